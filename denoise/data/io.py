@@ -1,0 +1,113 @@
+"""Image reading and writing at any supported bit depth, with errors that name the file.
+
+Images are float32 ``H x W x C`` arrays in [0, 1] in memory; 8-bit files are scaled by 255 and 16-bit
+files by 65535, and :func:`write_image` writes back at the depth asked for, so round trips are exact.
+OpenCV is used because Pillow cannot read 16-bit RGB PNG/TIFF.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
+class ImageReadError(ValueError):
+    """An image file is missing, unreadable, or not of a supported format or bit depth."""
+
+
+def list_images(folder: str | Path, key: str = "folder") -> list[Path]:
+    """Sorted image files in ``folder``; a clear error if it is missing, not a folder, or holds no images."""
+    folder = Path(folder).expanduser()
+    if not folder.exists():
+        raise FileNotFoundError(f"{key}: folder {folder} does not exist (expected a folder of images)")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{key}: {folder} is not a folder (expected a folder of images)")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(
+            f"{key}: folder {folder} holds no images (expected files ending in {', '.join(IMAGE_SUFFIXES)})"
+        )
+    return files
+
+
+def read_raw(path: str | Path) -> np.ndarray:
+    """Decode a file to its stored dtype (uint8 or uint16), ``H x W x C`` in RGB(A) channel order."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"image file {path} does not exist")
+    data = np.fromfile(str(path), dtype=np.uint8)  # np.fromfile + imdecode handles non-ASCII paths
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise ImageReadError(
+            f"cannot decode image file {path}: it is corrupt or not an image (expected PNG, JPEG, TIFF or BMP)"
+        )
+    if image.dtype not in _SCALE:
+        raise ImageReadError(
+            f"image file {path} has unsupported sample type {image.dtype}; expected 8-bit or 16-bit integers"
+        )
+    if image.ndim == 2:
+        image = image[:, :, None]
+    elif image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    return np.ascontiguousarray(image)
+
+
+def to_float(image: np.ndarray) -> np.ndarray:
+    """uint8/uint16 -> float32 in [0, 1]."""
+    return image.astype(np.float32) / _SCALE[image.dtype]
+
+
+def to_channels(image: np.ndarray, channels: int, path: str | Path = "<array>") -> np.ndarray:
+    """Convert to 1 (BT.601 luma, as MATLAB's rgb2gray) or 3 channels; alpha is dropped."""
+    if image.shape[2] == 4:
+        image = image[:, :, :3]
+    have = image.shape[2]
+    if have == channels:
+        return image
+    if channels == 1 and have == 3:
+        weights = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+        gray = image.astype(np.float64) @ weights
+        if image.dtype != np.float32 and np.issubdtype(image.dtype, np.integer):
+            gray = np.round(gray).astype(image.dtype)
+        return gray.astype(image.dtype)[:, :, None]
+    if channels == 3 and have == 1:
+        return np.repeat(image, 3, axis=2)
+    raise ImageReadError(f"image {path} has {have} channels; cannot convert to {channels}")
+
+
+def read_image(path: str | Path, channels: int | None = None) -> np.ndarray:
+    """Read an 8/16-bit image as float32 ``H x W x C`` in [0, 1], optionally converted to 1 or 3 channels."""
+    raw = read_raw(path)
+    if channels is not None:
+        raw = to_channels(raw, channels, path)
+    return to_float(raw)
+
+
+def write_image(path: str | Path, image: np.ndarray, bit_depth: int = 8) -> Path:
+    """Write float [0, 1] ``H x W x C`` (or already-integer) data as an 8- or 16-bit image, rounding."""
+    path = Path(path)
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    if np.issubdtype(image.dtype, np.floating):
+        scale = 255.0 if bit_depth == 8 else 65535.0
+        image = np.round(np.clip(image, 0.0, 1.0) * scale).astype(dtype)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, encoded = cv2.imencode(path.suffix or ".png", image)
+    if not ok:
+        raise ValueError(f"cannot encode {path} (suffix {path.suffix!r})")
+    encoded.tofile(str(path))
+    return path

@@ -1,0 +1,145 @@
+"""DenoiseModule: the one LightningModule that trains, validates and tests every architecture.
+
+The network, optimizer and scheduler arrive as plain ``_target_`` specs (dicts), which are also what
+``save_hyperparameters`` stores: a checkpoint rebuilds its model from data alone, and loads with
+``weights_only=True`` because it holds no pickled objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from torch import nn
+from torchmetrics import MeanMetric
+
+from denoise.config import build, to_plain
+from denoise.inference import run_padded
+from denoise.losses import get_loss
+from denoise.metrics import image_metrics
+
+
+def to_uint8_hwc(image: torch.Tensor) -> Any:
+    """``C x H x W`` float in [0, 1] -> ``H x W x C`` uint8 array (W&B reads float arrays as 0-255)."""
+    return (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+METRICS = ("psnr", "ssim", "psnr_noisy", "ssim_noisy")
+DEFAULT_OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
+
+
+class DenoiseModule(L.LightningModule):
+    """Learns noisy -> clean for any network; logs per-image PSNR/SSIM of the output and of the input."""
+
+    def __init__(
+        self,
+        net: Mapping[str, Any],
+        loss: str = "l1",
+        optimizer: Mapping[str, Any] | None = None,
+        scheduler: Mapping[str, Any] | None = None,
+        log_images: int = 4,
+        log_image_size: int = 256,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(
+            {
+                "net": to_plain(net),
+                "loss": loss,
+                "optimizer": to_plain(optimizer) if optimizer is not None else dict(DEFAULT_OPTIMIZER),
+                "scheduler": to_plain(scheduler) if scheduler is not None else None,
+                "log_images": log_images,
+                "log_image_size": log_image_size,
+            }
+        )
+        self.net: nn.Module = build(self.hparams.net, what="model.net")
+        self.loss_fn = get_loss(loss)
+        self.stage_metrics = nn.ModuleDict(
+            {f"{stage}_{name}": MeanMetric() for stage in ("val", "test") for name in METRICS}
+        )
+        self._logged_images = 0
+
+    def forward(self, noisy: torch.Tensor) -> torch.Tensor:
+        """Denoise a batch of any height and width (padded to the network's multiple, cropped back)."""
+        return run_padded(self.net, noisy)
+
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
+        pred = self.net(batch["noisy"])
+        loss = self.loss_fn(pred.float(), batch["clean"].float())
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["noisy"].shape[0])
+        return loss
+
+    def _evaluate(self, batch: Mapping[str, Any], stage: str) -> torch.Tensor:
+        noisy, clean = batch["noisy"], batch["clean"]
+        denoised = self(noisy).float().clamp(0.0, 1.0)
+        values = image_metrics(denoised, noisy, clean)
+        for name, per_image in values.items():
+            metric = self.stage_metrics[f"{stage}_{name}"]
+            metric.update(per_image)
+            self.log(f"{stage}/{name}", metric, prog_bar=name == "psnr", batch_size=per_image.numel())
+        self.log(f"{stage}/loss", self.loss_fn(denoised, clean.float()), batch_size=noisy.shape[0], sync_dist=True)
+        return denoised
+
+    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        denoised = self._evaluate(batch, "val")
+        if not self.trainer.sanity_checking:
+            self._collect_examples(batch, denoised)
+
+    def test_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    # -- example images -------------------------------------------------------------------------------
+    def on_validation_epoch_start(self) -> None:
+        self._logged_images = 0
+        self._examples: list[tuple[str, torch.Tensor]] = []
+
+    def _collect_examples(self, batch: Mapping[str, Any], denoised: torch.Tensor) -> None:
+        """Keep a noisy | denoised | clean strip of the first few validation images (center crops)."""
+        if self.global_rank != 0 or not self._image_loggers():
+            return
+        size = self.hparams.log_image_size
+        for i in range(denoised.shape[0]):
+            if self._logged_images >= self.hparams.log_images:
+                return
+            strips = [batch["noisy"][i].float().clamp(0, 1), denoised[i], batch["clean"][i].float()]
+            height, width = strips[0].shape[-2:]
+            top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
+            strips = [s[:, top : top + size, left : left + size] for s in strips]
+            grid = torch.cat(strips, dim=-1).detach().cpu()
+            name = batch["name"][i] if "name" in batch else str(self._logged_images)
+            self._examples.append((str(name), grid))
+            self._logged_images += 1
+
+    def on_validation_epoch_end(self) -> None:
+        examples = getattr(self, "_examples", [])
+        if not examples:
+            return
+        for logger in self._image_loggers():
+            if isinstance(logger, WandbLogger):
+                logger.log_image(
+                    key="val/examples",
+                    images=[to_uint8_hwc(grid) for _, grid in examples],
+                    caption=[f"{name}: noisy | denoised | clean" for name, _ in examples],
+                    step=self.global_step,
+                )
+            elif isinstance(logger, TensorBoardLogger):
+                for name, grid in examples:
+                    logger.experiment.add_image(f"val/examples/{name}", grid, self.global_step)
+        self._examples = []
+
+    def _image_loggers(self) -> list[Any]:
+        return [lg for lg in self.trainer.loggers if isinstance(lg, WandbLogger | TensorBoardLogger)]
+
+    # -- optimization ---------------------------------------------------------------------------------
+    def configure_optimizers(self) -> dict[str, Any]:
+        # both are Hydra partials: completed here with the parameters and the run's length
+        optimizer = build({**self.hparams.optimizer, "_partial_": True}, what="model.optimizer")(self.net.parameters())
+        if self.hparams.scheduler is None:
+            return {"optimizer": optimizer}
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        scheduler = build({**self.hparams.scheduler, "_partial_": True}, what="model.scheduler")(
+            optimizer, total_steps=total_steps
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
