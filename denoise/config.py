@@ -37,9 +37,7 @@ def to_plain(obj: Any) -> Any:
 def import_target(path: str, what: str = "_target_") -> Callable[..., Any]:
     """Import ``package.module.Name`` if it is on the allow-list, with an error naming the config key."""
     if not isinstance(path, str) or not path.startswith(ALLOWED_TARGET_PREFIXES):
-        raise ValueError(
-            f"{what}={path!r} is not allowed: targets must live under one of {ALLOWED_TARGET_PREFIXES}"
-        )
+        raise ValueError(f"{what}={path!r} is not allowed: targets must live under one of {ALLOWED_TARGET_PREFIXES}")
     module_name, _, attr = path.rpartition(".")
     try:
         module = importlib.import_module(module_name)

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

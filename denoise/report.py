@@ -59,14 +59,34 @@ def print_table(title: str, rows: Sequence[Mapping[str, Any]], columns: Sequence
     Console().print(table)
 
 
-def method_rows(metrics: Mapping[str, float], name: str, images: int | None = None,
-                seconds_per_megapixel: float | None = None, prefix: str = "test") -> list[dict[str, Any]]:
+def method_rows(
+    metrics: Mapping[str, float],
+    name: str,
+    images: int | None = None,
+    seconds_per_megapixel: float | None = None,
+    prefix: str = "test",
+) -> list[dict[str, Any]]:
     """The noisy input and the method as two rows, with the gain over the input."""
     noisy_psnr, noisy_ssim = metrics[f"{prefix}/psnr_noisy"], metrics[f"{prefix}/ssim_noisy"]
     psnr, ssim = metrics[f"{prefix}/psnr"], metrics[f"{prefix}/ssim"]
     return [
-        {"method": "noisy input", "kind": "input", "psnr": noisy_psnr, "ssim": noisy_ssim,
-         "psnr_gain": 0.0, "ssim_gain": 0.0, "images": images},
-        {"method": name, "kind": "model", "psnr": psnr, "ssim": ssim, "psnr_gain": psnr - noisy_psnr,
-         "ssim_gain": ssim - noisy_ssim, "seconds_per_megapixel": seconds_per_megapixel, "images": images},
+        {
+            "method": "noisy input",
+            "kind": "input",
+            "psnr": noisy_psnr,
+            "ssim": noisy_ssim,
+            "psnr_gain": 0.0,
+            "ssim_gain": 0.0,
+            "images": images,
+        },
+        {
+            "method": name,
+            "kind": "model",
+            "psnr": psnr,
+            "ssim": ssim,
+            "psnr_gain": psnr - noisy_psnr,
+            "ssim_gain": ssim - noisy_ssim,
+            "seconds_per_megapixel": seconds_per_megapixel,
+            "images": images,
+        },
     ]

@@ -207,7 +207,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError("the test split is empty")
     metrics = {f"test/{k}": sum(r[k] for r in per_image) / len(per_image) for k in per_image[0] if k != "image"}
     rows = method_rows(metrics, method, images=len(per_image), seconds_per_megapixel=seconds / max(megapixels, 1e-9))
-    results = {**metrics, "ckpt_path": str(cfg.ckpt_path), "run_dir": str(out), "images": len(per_image), "method": method}
+    results = {**metrics, "ckpt_path": str(cfg.ckpt_path), "run_dir": str(out), "images": len(per_image)}
+    results["method"] = method
     write_json(out / "results.json", results)
     write_csv(out / "results.csv", rows, RESULT_COLUMNS)
     write_markdown(out / "results.md", f"{method} on the test split ({len(per_image)} images)", rows, RESULT_COLUMNS)

@@ -37,7 +37,9 @@ class DenoiseDataModule(L.LightningDataModule):
         if channels != expected:
             raise ValueError(f"data.channels={channels} contradicts data.grayscale={grayscale} (expected {expected})")
         if batch_size < 1 or eval_batch_size < 1:
-            raise ValueError(f"data.batch_size and data.eval_batch_size must be >= 1, got {batch_size}, {eval_batch_size}")
+            raise ValueError(
+                f"data.batch_size and data.eval_batch_size must be >= 1, got {batch_size}, {eval_batch_size}"
+            )
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.channels, self.grayscale = channels, grayscale

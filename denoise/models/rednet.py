@@ -42,8 +42,7 @@ class REDNet(nn.Module):
             nn.Conv2d(in_channels if k == 0 else channels, channels, 3, padding=1) for k in range(half)
         )
         self.decoder = nn.ModuleList(
-            nn.ConvTranspose2d(channels, in_channels if j == half - 1 else channels, 3, padding=1)
-            for j in range(half)
+            nn.ConvTranspose2d(channels, in_channels if j == half - 1 else channels, 3, padding=1) for j in range(half)
         )
         # encoder index k (1-based, e_k) -> decoder index j (1-based) whose output is shaped like e_k
         skip_sources = [k for k in range(skip_every, half, skip_every)] if depth > 10 else []
