@@ -27,7 +27,7 @@ def to_uint8_hwc(image: torch.Tensor) -> Any:
     return (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
-METRICS = ("psnr", "ssim", "psnr_noisy", "ssim_noisy")
+METRICS = ("psnr", "ssim", "psnr_noisy", "ssim_noisy", "loss")
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
 
 
@@ -75,11 +75,14 @@ class DenoiseModule(L.LightningModule):
         noisy, clean = batch["noisy"], batch["clean"]
         denoised = self(noisy).float().clamp(0.0, 1.0)
         values = image_metrics(denoised, noisy, clean)
+        values["loss"] = torch.stack([self.loss_fn(d[None], c[None].float()) for d, c in zip(denoised, clean)])
+        # DDP pads evaluation sets with weight-0 repeats so each real image counts exactly once
+        weight = batch.get("weight")
+        weight = torch.ones_like(values["psnr"]) if weight is None else weight.to(values["psnr"])
         for name, per_image in values.items():
             metric = self.stage_metrics[f"{stage}_{name}"]
-            metric.update(per_image)
+            metric.update(per_image, weight)
             self.log(f"{stage}/{name}", metric, prog_bar=name == "psnr", batch_size=per_image.numel())
-        self.log(f"{stage}/loss", self.loss_fn(denoised, clean.float()), batch_size=noisy.shape[0], sync_dist=True)
         return denoised
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
@@ -103,6 +106,8 @@ class DenoiseModule(L.LightningModule):
         for i in range(denoised.shape[0]):
             if self._logged_images >= self.hparams.log_images:
                 return
+            if "weight" in batch and float(batch["weight"][i]) == 0.0:
+                continue
             strips = [batch["noisy"][i].float().clamp(0, 1), denoised[i], batch["clean"][i].float()]
             height, width = strips[0].shape[-2:]
             top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)

@@ -16,7 +16,8 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate as hydra_instantiate
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
@@ -40,6 +41,16 @@ log = logging.getLogger(__name__)
 # Lightning's own use of a torch API deprecated in torch 2.10+; nothing a user can act on
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 TEST_KEYS = ("test/psnr", "test/ssim", "test/psnr_noisy", "test/ssim_noisy")
+
+
+def instantiate(config: Any, **kwargs: Any) -> Any:
+    """Hydra's instantiate, but our own config errors (which name the key or file) surface unwrapped."""
+    try:
+        return hydra_instantiate(config, **kwargs)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, ValueError | OSError | TypeError):
+            raise err.__cause__ from None
+        raise
 
 
 def run_dir() -> Path:

@@ -2,8 +2,10 @@
 which datasets make the train, val and test splits.
 
 Every batch is a dict with ``noisy`` and ``clean`` (``B x C x H x W`` floats in [0, 1]) and ``name``.
-Validation and test run whole images at batch size 1 by default (sizes differ); under DDP they use a
-sampler that never repeats an image, so a 2-process test scores exactly the images a 1-process test does.
+Validation and test run whole images at batch size 1 by default (sizes differ). Under DDP the evaluation
+set is padded to a multiple of the world size with repeats that carry ``weight`` 0: every rank runs the
+same number of steps (no rank waits forever in a collective) and every real image counts exactly once, so
+a 2-process test scores exactly what a 1-process test does.
 """
 
 from __future__ import annotations
@@ -13,11 +15,32 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from denoise.data.noise import build_noise
 from denoise.data.synthetic import NoisyImages, RandomPatches, load_images, resolve_files
+
+
+class PaddedToWorld(Dataset):
+    """An evaluation set padded to a multiple of ``world_size``; the padding repeats carry weight 0."""
+
+    def __init__(self, dataset: Dataset, world_size: int) -> None:
+        self.dataset, self.size = dataset, len(dataset)
+        self.total = -(-self.size // world_size) * world_size if self.size else 0
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        sample = dict(self.dataset[index % self.size])
+        sample["weight"] = torch.tensor(1.0 if index < self.size else 0.0)
+        return sample
+
+
+def _distributed() -> tuple[int, int] | None:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size(), torch.distributed.get_rank()
+    return None
 
 
 class DenoiseDataModule(L.LightningDataModule):
@@ -63,8 +86,10 @@ class DenoiseDataModule(L.LightningDataModule):
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         dataset = self.dataset(split)
         sampler = None
-        if split != "train" and torch.distributed.is_available() and torch.distributed.is_initialized():
-            sampler = UnrepeatedDistributedSampler(dataset, shuffle=False)
+        distributed = _distributed()
+        if split != "train" and distributed is not None and distributed[0] > 1:
+            dataset = PaddedToWorld(dataset, distributed[0])
+            sampler = DistributedSampler(dataset, num_replicas=distributed[0], rank=distributed[1], shuffle=False)
         workers = self.num_workers
         return DataLoader(
             dataset,

@@ -1,0 +1,145 @@
+"""Every option of every config group composes and instantiates; the CLI's help and errors are useful."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from denoise.data.datamodule import DenoiseDataModule
+from denoise.module import DenoiseModule
+from denoise.tasks import instantiate_group
+
+from .conftest import CONF, ROOT, compose_cfg
+
+GROUPS = [
+    "data",
+    "noise",
+    "model",
+    "optimizer",
+    "scheduler",
+    "callbacks",
+    "logger",
+    "trainer",
+    "paths",
+    "experiment",
+    "debug",
+]
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def instantiate_everything(cfg) -> dict:
+    """What tasks.train builds, short of fitting."""
+    OmegaConf.resolve(cfg)
+    objects = {
+        "data": instantiate(cfg.data),
+        "model": instantiate(cfg.model),
+        "callbacks": instantiate_group(cfg.get("callbacks"), "callbacks"),
+        "loggers": instantiate_group(cfg.get("logger"), "logger"),
+    }
+    trainer_cfg = cfg.trainer
+    if trainer_cfg.get("accelerator") == "gpu" and not torch.cuda.is_available():
+        trainer_cfg.accelerator = "cpu"  # everything else (strategy, precision, devices) stays as configured
+    objects["trainer"] = instantiate(trainer_cfg, callbacks=objects["callbacks"], logger=objects["loggers"] or False)
+    return objects
+
+
+CASES = [(group, option) for group in GROUPS for option in options(group)]
+
+
+@pytest.mark.parametrize(("group", "option"), CASES, ids=[f"{g}={o}" for g, o in CASES])
+def test_every_option_composes_and_instantiates(group: str, option: str, tmp_path: Path) -> None:
+    cfg = compose_cfg("train", [f"{group}={option}"], tmp_path / "run")
+    objects = instantiate_everything(cfg)
+    assert isinstance(objects["data"], DenoiseDataModule)
+    assert isinstance(objects["model"], DenoiseModule)
+    assert isinstance(objects["trainer"], L.Trainer)
+    assert objects["model"].net.encoder[0].in_channels == objects["data"].channels
+
+
+def test_option_lists_are_complete() -> None:
+    """The groups the foundation promises, with the options it promises."""
+    assert {"default", "cpu", "gpu", "ddp", "ddp_sim"} <= set(options("trainer"))
+    assert {"wandb", "csv", "tensorboard", "none"} <= set(options("logger"))
+    assert {"fast_dev_run", "overfit", "limit"} <= set(options("debug"))
+    assert {"gaussian", "poisson_gaussian"} <= set(options("noise"))
+    assert {"adam", "adamw"} <= set(options("optimizer"))
+    assert {"cosine", "step", "constant"} <= set(options("scheduler"))
+    assert "quickstart" in options("experiment")
+
+
+def test_grayscale_needs_no_model_override(tmp_path: Path) -> None:
+    cfg = compose_cfg("train", ["data.grayscale=true", "model=rednet", "model.net.depth=30"], tmp_path / "run")
+    objects = instantiate_everything(cfg)
+    assert objects["data"].channels == 1
+    assert sum(p.numel() for p in objects["model"].net.parameters()) == 1_035_201
+
+
+def test_quickstart_experiment_is_the_default_run(tmp_path: Path) -> None:
+    default = compose_cfg("train", [], tmp_path / "a")
+    recipe = compose_cfg("train", ["experiment=quickstart"], tmp_path / "b")
+    assert default.seed == recipe.seed
+    for key in ("data", "noise", "model", "trainer"):
+        assert OmegaConf.to_container(default[key]) == OmegaConf.to_container(recipe[key]), key
+    assert default.model.net.depth == 10 and default.noise.sigma == 25
+
+
+def test_trainer_options(tmp_path: Path) -> None:
+    gpu = compose_cfg("train", ["trainer=gpu"], tmp_path / "a").trainer
+    assert gpu.accelerator == "gpu" and gpu.precision == "bf16-mixed"
+    ddp = compose_cfg("train", ["trainer=ddp"], tmp_path / "b").trainer
+    assert ddp.strategy == "ddp" and ddp.num_nodes == 1 and "sync_batchnorm" in ddp
+    sim = compose_cfg("train", ["trainer=ddp_sim"], tmp_path / "c").trainer
+    assert sim.accelerator == "cpu" and sim.devices == 2 and sim.strategy == "ddp"
+
+
+def test_evaluate_config_composes(tmp_path: Path) -> None:
+    cfg = compose_cfg("evaluate", ["ckpt_path=x.ckpt", "model=rednet", "data.grayscale=true"], tmp_path / "run")
+    assert cfg.task_name == "evaluate" and cfg.model.net.in_channels == 1
+    assert "model" not in compose_cfg("evaluate", ["ckpt_path=x.ckpt"], tmp_path / "run2")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_help_lists_the_groups() -> None:
+    result = _cli("--help")
+    assert result.returncode == 0
+    for line in ("model: rednet", "trainer: cpu, ddp, ddp_sim, default, gpu", "logger: csv, none, tensorboard, wandb"):
+        assert line in result.stdout
+
+
+def test_cfg_job_prints_the_composed_config() -> None:
+    result = _cli("--cfg", "job", "model=rednet", "model.net.depth=20", "noise.sigma=50")
+    assert result.returncode == 0
+    cfg = OmegaConf.create(result.stdout)
+    assert cfg.model.net.depth == 20 and cfg.noise.sigma == 50
+
+
+@pytest.mark.parametrize(
+    ("override", "listed"),
+    [("model=nope", "rednet"), ("noise=speckle", "poisson_gaussian"), ("trainer=tpu", "ddp_sim")],
+)
+def test_unknown_option_lists_the_available_ones(override: str, listed: str) -> None:
+    result = _cli(override)
+    assert result.returncode != 0
+    group, option = override.split("=")
+    assert f"Could not find '{group}/{option}'" in result.stderr
+    assert "Available options" in result.stderr and listed in result.stderr

@@ -1,0 +1,115 @@
+"""DenoiseModule pieces: losses, per-iteration schedules, metrics, overfitting one batch, safe specs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from denoise.config import build
+from denoise.losses import charbonnier, get_loss, psnr_loss
+from denoise.metrics import image_metrics, psnr
+from denoise.module import DenoiseModule
+from denoise.optim import constant, cosine_with_warmup, step_decay
+
+RED_SMALL = {"_target_": "denoise.models.rednet.REDNet", "depth": 10, "channels": 16, "in_channels": 3}
+
+
+def test_losses_by_name() -> None:
+    pred, target = torch.full((2, 1, 4, 4), 0.6), torch.full((2, 1, 4, 4), 0.5)
+    assert get_loss("l1")(pred, target).item() == pytest.approx(0.1, abs=1e-6)
+    assert get_loss("l2")(pred, target).item() == pytest.approx(0.01, abs=1e-6)
+    assert charbonnier(pred, target).item() == pytest.approx(math.sqrt(0.01 + 1e-6), abs=1e-6)
+    # PSNR loss is minus the PSNR: MSE 0.01 -> 20 dB -> loss -20
+    assert psnr_loss(pred, target).item() == pytest.approx(-20.0, abs=1e-4)
+    with pytest.raises(ValueError, match=r"model\.loss='ssim' is unknown"):
+        get_loss("ssim")
+
+
+def _optimizer() -> torch.optim.Optimizer:
+    return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+
+
+def _lrs(scheduler: torch.optim.lr_scheduler.LRScheduler, steps: int) -> list[float]:
+    rates = []
+    for _ in range(steps):
+        rates.append(scheduler.optimizer.param_groups[0]["lr"])
+        scheduler.optimizer.step()
+        scheduler.step()
+    return rates
+
+
+def test_cosine_with_warmup_per_iteration() -> None:
+    rates = _lrs(cosine_with_warmup(_optimizer(), total_steps=110, warmup_steps=10), 110)
+    assert rates[0] == pytest.approx(0.1) and rates[9] == pytest.approx(1.0)  # linear warmup
+    assert rates[10] == pytest.approx(1.0)
+    assert rates[60] == pytest.approx(0.5, abs=1e-9)  # half way through the cosine
+    assert rates[109] < 0.001
+
+
+def test_step_and_constant_schedules() -> None:
+    rates = _lrs(step_decay(_optimizer(), total_steps=30, step_size=10, gamma=0.5), 30)
+    assert rates[9] == 1.0 and rates[10] == 0.5 and rates[29] == 0.25
+    assert set(_lrs(constant(_optimizer(), total_steps=5), 5)) == {1.0}
+
+
+def test_metrics_of_output_and_input() -> None:
+    clean = torch.full((2, 3, 32, 32), 0.5)
+    noisy = clean + 0.1
+    values = image_metrics(clean.clone(), noisy, clean)
+    assert values["psnr_noisy"].tolist() == pytest.approx([20.0, 20.0], abs=1e-4)
+    assert torch.isinf(values["psnr"]).all() and values["ssim"].tolist() == pytest.approx([1.0, 1.0])
+    # outputs are clamped to [0, 1] before scoring
+    assert psnr(torch.full((1, 1, 8, 8), 1.7), torch.ones(1, 1, 8, 8)).isinf().all()
+
+
+def test_overfit_one_batch_raises_psnr() -> None:
+    """One fixed batch, 300 steps: PSNR climbs > 6 dB from the start and ends > 1.5 dB above the noisy input."""
+    torch.manual_seed(0)
+    clean = torch.nn.functional.interpolate(torch.rand(8, 3, 8, 8), size=(32, 32), mode="bilinear")
+    noisy = clean + 25 / 255 * torch.randn_like(clean)
+    net = {**RED_SMALL, "channels": 32}
+    module = DenoiseModule(net=net, loss="l1", optimizer={"_target_": "torch.optim.Adam", "lr": 1e-3})
+    optimizer = module.configure_optimizers()["optimizer"]
+    with torch.no_grad():
+        before = psnr(module(noisy), clean).mean().item()
+    for _ in range(300):
+        loss = module.loss_fn(module.net(noisy), clean)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        after = psnr(module(noisy), clean).mean().item()
+    noisy_psnr = psnr(noisy, clean).mean().item()
+    assert after - before > 6.0, (before, after)
+    assert after - noisy_psnr > 1.5, (noisy_psnr, after)
+
+
+def test_hparams_are_plain_data() -> None:
+    from omegaconf import OmegaConf
+
+    module = DenoiseModule(net=OmegaConf.create(RED_SMALL), loss="charbonnier")
+    assert type(module.hparams["net"]) is dict and module.hparams["net"] == RED_SMALL
+    assert module.hparams["optimizer"]["_target_"] == "torch.optim.Adam"
+
+
+def test_build_refuses_targets_outside_the_allow_list() -> None:
+    with pytest.raises(ValueError, match=r"model\.net\._target_='os\.system' is not allowed"):
+        build({"_target_": "os.system", "command": "echo pwned"}, what="model.net")
+    with pytest.raises(ValueError, match=r"cannot be imported"):
+        build({"_target_": "denoise.models.nothing.Here"})
+
+
+def test_padded_forward_for_networks_with_a_size_multiple() -> None:
+    class Needs8(torch.nn.Module):
+        size_multiple = 8
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            assert x.shape[-1] % 8 == 0 and x.shape[-2] % 8 == 0
+            return x * 2
+
+    from denoise.inference import run_padded
+
+    x = torch.rand(1, 3, 37, 53)
+    assert torch.equal(run_padded(Needs8(), x), x * 2)

@@ -1,0 +1,210 @@
+"""End to end: train.py and evaluate.py on tiny runs, every logger, resume, DDP on CPU, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from denoise.checkpoint import CheckpointError, load_network
+from denoise.data.io import ImageReadError, write_image
+from denoise.tasks import evaluate, train
+
+from .conftest import TINY, compose_cfg, read_results, run_cli
+
+TEST_KEYS = ("test/psnr", "test/ssim", "test/psnr_noisy", "test/ssim_noisy")
+
+
+def tiny_images(folder: Path, count: int = 3, size: tuple[int, int] = (40, 56)) -> Path:
+    """Smooth random color images (so a denoiser can help) in ``folder``."""
+    rng = np.random.default_rng(len(str(folder)))
+    for i in range(count):
+        low = rng.random((5, 7, 3)).astype(np.float32)
+        image = np.kron(low, np.ones((8, 8, 1), np.float32))[: size[0], : size[1]]
+        write_image(folder / f"img{i}.png", image)
+    return folder
+
+
+def test_fast_dev_run(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(compose_cfg("train", [*TINY, "logger=none", "debug=fast_dev_run"], run))
+    results = read_results(run)
+    assert all(np.isfinite(results[k]) for k in TEST_KEYS)
+    assert results["test/psnr_noisy"] == pytest.approx(20.6, abs=0.6)  # sigma 25 on the embedded test photos
+
+
+def _tensorboard_tags(folder: Path) -> tuple[set[str], set[str]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    return set(events.Tags()["scalars"]), set(events.Tags()["images"])
+
+
+@pytest.mark.parametrize("logger", ["wandb", "csv", "tensorboard", "none"])
+def test_each_logger(logger: str, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    value = train(compose_cfg("train", [*TINY, f"logger={logger}", "debug=limit"], run))
+    results = read_results(run)
+    assert value == pytest.approx(results["val/psnr"]) and results["optimized_metric"] == "val/psnr"
+    assert all(np.isfinite(results[k]) for k in TEST_KEYS) and results["world_size"] == 1
+    assert Path(results["ckpt_path"]).is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    if logger == "wandb":
+        offline = list((run / "wandb").glob("offline-run-*"))
+        assert len(offline) == 1 and list(offline[0].glob("run-*.wandb"))
+        grids = list(offline[0].glob("files/media/images/val/examples_*.png"))
+        assert grids, "the validation image grid reached W&B"
+        from PIL import Image
+
+        grid = np.asarray(Image.open(grids[0]))
+        assert grid.shape[1] == 3 * grid.shape[0] or grid.shape[1] == 3 * min(256, 400)  # noisy | denoised | clean
+        assert grid.max() > 100  # a real picture, not a black frame
+    elif logger == "csv":
+        with (run / "csv" / "metrics.csv").open() as handle:
+            columns = set(next(csv.reader(handle)))
+        assert {"val/psnr", "val/psnr_noisy", "val/ssim", "train/loss", "test/psnr"} <= columns
+    elif logger == "tensorboard":
+        scalars, images = _tensorboard_tags(run / "tensorboard")
+        assert {"val/psnr", "train/loss"} <= scalars
+        assert "val/examples/coffee.png" in images
+    else:
+        assert not (run / "wandb").exists() and not (run / "csv").exists()
+
+
+def test_checkpoint_is_plain_data_and_rebuilds_the_network(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(compose_cfg("train", [*TINY, "logger=none"], run))
+    ckpt_path = run / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(ckpt_path, weights_only=True)  # no pickled objects anywhere
+    assert ckpt["hyper_parameters"]["net"]["_target_"] == "denoise.models.rednet.REDNet"
+    net, spec = load_network(ckpt_path)
+    assert spec["channels"] == 8 and spec["depth"] == 10
+    state = {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in state.items())
+
+
+def test_resume_from_last_ckpt(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    first = logs / "train" / "runs" / "2026-01-01_00-00-00_000000"
+    train(compose_cfg("train", [*TINY, "logger=none"], first, log_dir=logs))
+    assert read_results(first)["global_step"] == 2  # 8 samples / batch 4, one epoch
+
+    resumed = logs / "train" / "runs" / "2026-01-01_00-00-01_000000"
+    overrides = [*TINY, "logger=none", f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}", "trainer.max_epochs=2"]
+    train(compose_cfg("train", overrides, resumed, log_dir=logs))
+    assert read_results(resumed)["global_step"] == 4 and read_results(resumed)["epochs"] == 2
+
+    # ckpt_path=last picks the newest earlier run of the task (here: the resumed one, at epoch 2)
+    latest = logs / "train" / "runs" / "2026-01-01_00-00-02_000000"
+    overrides = [*TINY, "logger=none", "ckpt_path=last", "trainer.max_epochs=3"]
+    train(compose_cfg("train", overrides, latest, log_dir=logs))
+    assert read_results(latest)["global_step"] == 6
+
+
+def test_evaluate_cli_reproduces_the_training_test_score(tmp_path: Path) -> None:
+    data = tiny_images(tmp_path / "test_images")
+    run = tmp_path / "train_run"
+    train(compose_cfg("train", [*TINY, "logger=none", f"data.test_dirs=[{data}]"], run))
+    trained = read_results(run)
+
+    eval_dir = tmp_path / "eval_run"
+    result = run_cli("evaluate.py", f"ckpt_path={trained['ckpt_path']}", f"data.test_dirs=[{data}]", run_dir=eval_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    evaluated = read_results(eval_dir)
+    for key in TEST_KEYS:
+        assert evaluated[key] == pytest.approx(trained[key], abs=1e-4), key
+    assert evaluated["images"] == 3
+    rows = list(csv.DictReader((eval_dir / "results.csv").open()))
+    assert [r["method"] for r in rows] == ["noisy input", "REDNet"]
+    assert float(rows[1]["psnr_gain"]) == pytest.approx(trained["test/psnr"] - trained["test/psnr_noisy"], abs=1e-3)
+    assert "| noisy input | input |" in (eval_dir / "results.md").read_text()
+    per_image = list(csv.DictReader((eval_dir / "per_image.csv").open()))
+    assert [r["image"] for r in per_image] == ["img0.png", "img1.png", "img2.png"]
+    assert np.mean([float(r["psnr"]) for r in per_image]) == pytest.approx(evaluated["test/psnr"], abs=1e-6)
+    assert "REDNet" in result.stdout
+
+
+def test_ddp_sim_trains_and_tests_on_two_cpu_processes(tmp_path: Path) -> None:
+    """2 gloo processes; the test split (3 images over 2 ranks) is scored once per image, no duplicates."""
+    data = tiny_images(tmp_path / "test_images")
+    run = tmp_path / "ddp_run"
+    overrides = [o for o in TINY if not o.startswith("trainer.accelerator")]
+    result = run_cli("train.py", *overrides, "logger=none", "trainer=ddp_sim", f"data.test_dirs=[{data}]", run_dir=run)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = read_results(run)
+    assert results["world_size"] == 2
+    assert results["global_step"] == 1  # 8 samples, batch 4 per device, 2 devices
+    # the same checkpoint scored by one process gives the same mean over the same 3 images
+    one_process = evaluate(
+        compose_cfg("evaluate", [f"ckpt_path={results['ckpt_path']}", f"data.test_dirs=[{data}]"], tmp_path / "eval")
+    )
+    for key in TEST_KEYS:
+        assert results[key] == pytest.approx(one_process[key], abs=1e-3), key
+
+
+def test_bad_input_errors_name_the_path_or_key(tmp_path: Path) -> None:
+    base = [*TINY, "logger=none"]
+    with pytest.raises(FileNotFoundError, match=r"data\.test_dirs\[0\]: folder .*nowhere does not exist"):
+        train(compose_cfg("train", [*base, f"data.test_dirs=[{tmp_path / 'nowhere'}]"], tmp_path / "a"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"data\.train_dirs\[0\]: folder .*empty holds no images"):
+        train(compose_cfg("train", [*base, f"data.train_dirs=[{tmp_path / 'empty'}]"], tmp_path / "b"))
+    broken = tmp_path / "broken"
+    tiny_images(broken, count=1)
+    (broken / "zz.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
+    with pytest.raises(ImageReadError, match=r"zz\.png: it is corrupt"):
+        train(compose_cfg("train", [*base, f"data.val_dirs=[{broken}]"], tmp_path / "c"))
+    with pytest.raises(ValueError, match=r"noise\.type='speckle' is unknown; expected one of \['gaussian'"):
+        train(compose_cfg("train", [*base, "noise.type=speckle"], tmp_path / "d"))
+
+
+def test_bad_input_reaches_the_terminal(tmp_path: Path) -> None:
+    result = run_cli("train.py", *TINY, "logger=none", "data.test_dirs=[/no/such/folder]", run_dir=tmp_path / "run")
+    assert result.returncode != 0
+    assert "data.test_dirs[0]: folder /no/such/folder does not exist" in result.stderr
+
+
+class _Exploit:
+    """Unpickling this would create a marker file: the load must refuse before that happens."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_malicious_checkpoint_is_refused_and_nothing_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"net": _Exploit(marker)}}, evil)
+    with pytest.raises(CheckpointError, match=r"evil\.ckpt was refused: it holds pickled Python objects"):
+        evaluate(compose_cfg("evaluate", [f"ckpt_path={evil}"], tmp_path / "eval"))
+    with pytest.raises(CheckpointError, match="refused"):
+        train(compose_cfg("train", [*TINY, "logger=none", f"ckpt_path={evil}"], tmp_path / "train"))
+    assert not marker.exists()
+
+
+def test_checkpoint_naming_a_forbidden_target_is_refused(tmp_path: Path) -> None:
+    crafted = tmp_path / "crafted.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"net": {"_target_": "os.system", "command": "true"}}}, crafted)
+    with pytest.raises(ValueError, match=r"model\.net\._target_='os\.system' is not allowed"):
+        load_network(crafted)
+
+
+def test_plain_state_dict_needs_an_architecture(tmp_path: Path) -> None:
+    from denoise.models.rednet import REDNet
+
+    path = tmp_path / "weights.pt"
+    torch.save(REDNet(10, 8, 3).state_dict(), path)
+    with pytest.raises(CheckpointError, match=r"plain state dict .* model=<arch>"):
+        load_network(path)
+    net, _ = load_network(path, {"_target_": "denoise.models.rednet.REDNet", "depth": 10, "channels": 8})
+    with pytest.raises(CheckpointError, match=r"does not fit denoise\.models\.rednet\.REDNet"):
+        load_network(path, {"_target_": "denoise.models.rednet.REDNet", "depth": 20, "channels": 8})
+    json.dumps({"ok": True})
+    assert sum(p.numel() for p in net.parameters()) > 0
