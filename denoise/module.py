@@ -75,7 +75,9 @@ class DenoiseModule(L.LightningModule):
         noisy, clean = batch["noisy"], batch["clean"]
         denoised = self(noisy).float().clamp(0.0, 1.0)
         values = image_metrics(denoised, noisy, clean)
-        values["loss"] = torch.stack([self.loss_fn(d[None], c[None].float()) for d, c in zip(denoised, clean)])
+        values["loss"] = torch.stack(
+            [self.loss_fn(d[None], c[None].float()) for d, c in zip(denoised, clean, strict=True)]
+        )
         # DDP pads evaluation sets with weight-0 repeats so each real image counts exactly once
         weight = batch.get("weight")
         weight = torch.ones_like(values["psnr"]) if weight is None else weight.to(values["psnr"])

@@ -14,12 +14,12 @@ import pytest
 os.environ["WANDB_MODE"] = "offline"  # tests never reach a W&B server
 os.environ.setdefault("WANDB_SILENT", "true")
 
-from hydra import compose, initialize_config_dir  # noqa: E402
-from hydra.core.global_hydra import GlobalHydra  # noqa: E402
-from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from omegaconf import DictConfig, open_dict  # noqa: E402
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
 
-import denoise  # noqa: E402, F401  (registers resolvers)
+import denoise  # noqa: F401  (registers resolvers)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
