@@ -29,12 +29,43 @@ def tiny_images(folder: Path, count: int = 3, size: tuple[int, int] = (40, 56)) 
     return folder
 
 
-def test_fast_dev_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("logger", ["wandb", "csv", "tensorboard", "none"])
+def test_fast_dev_run_with_each_logger(logger: str, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    train(compose_cfg("train", [*TINY, "logger=none", "debug=fast_dev_run"], run))
+    train(compose_cfg("train", [*TINY, f"logger={logger}", "debug=fast_dev_run"], run))
     results = read_results(run)
     assert all(np.isfinite(results[k]) for k in TEST_KEYS)
+    assert results["global_step"] == 1
     assert results["test/psnr_noisy"] == pytest.approx(20.6, abs=0.6)  # sigma 25 on the embedded test photos
+
+
+def test_run_and_multirun_directory_layout(tmp_path: Path) -> None:
+    """Default layout: <log_dir>/<task>/runs/<timestamp>/ and <log_dir>/<task>/multiruns/<timestamp>/<n>/."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    logs = tmp_path / "logs"
+    common = [*TINY, "logger=none", "debug=fast_dev_run", f"paths.log_dir={logs}"]
+    single = subprocess.run(
+        [sys.executable, "train.py", *common], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert single.returncode == 0, single.stderr[-2000:]
+    (run,) = list((logs / "debug" / "runs").iterdir())
+    assert (run / "results.json").is_file() and (run / ".hydra" / "config.yaml").is_file()
+
+    multi = subprocess.run(
+        [sys.executable, "train.py", "-m", *common, "noise.sigma=15,50"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert multi.returncode == 0, multi.stderr[-2000:]
+    (sweep,) = list((logs / "debug" / "multiruns").iterdir())
+    noisy = {n: read_results(sweep / n)["test/psnr_noisy"] for n in ("0", "1")}
+    assert noisy["0"] > noisy["1"] + 8  # sigma 15 vs sigma 50: the overrides reached the jobs
 
 
 def _tensorboard_tags(folder: Path) -> tuple[set[str], set[str]]:
