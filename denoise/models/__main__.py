@@ -1,0 +1,115 @@
+"""The model table: ``python -m denoise.models [--json] [--conf DIR] [--size 256] [--repeats 3]``.
+
+For every config in ``conf/model/``: parameters, GMACs per megapixel (``torch.utils.flop_counter``; one
+multiply-accumulate = 2 FLOPs) and CPU milliseconds of one 256x256 RGB forward pass (median of a few runs,
+after a warm-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from torch.utils.flop_counter import FlopCounterMode
+
+from denoise.config import build
+
+DEFAULT_CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def model_specs(conf_dir: Path, channels: int = 3) -> dict[str, dict[str, Any]]:
+    """The network spec of every ``conf/model/*.yaml``, composed by Hydra with ``data.channels`` set."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    import denoise  # noqa: F401  (registers resolvers)
+
+    specs = {}
+    names = sorted(p.stem for p in (conf_dir / "model").glob("*.yaml"))
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir.resolve())):
+        for name in names:
+            cfg = compose(config_name="train", overrides=[f"model={name}", f"data.grayscale={channels == 1}"])
+            from omegaconf import OmegaConf
+
+            specs[name] = OmegaConf.to_container(cfg.model.net, resolve=True)
+    GlobalHydra.instance().clear()
+    return specs
+
+
+@torch.no_grad()
+def measure(net: torch.nn.Module, size: int, channels: int, repeats: int) -> dict[str, float]:
+    net.eval()
+    x = torch.rand(1, channels, size, size)
+    with FlopCounterMode(display=False) as counter:
+        net(x)
+    macs = counter.get_total_flops() / 2
+    net(x)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        net(x)
+        times.append(time.perf_counter() - start)
+    return {
+        "parameters": sum(p.numel() for p in net.parameters()),
+        "gmacs_per_megapixel": macs / 1e9 / (size * size / 1e6),
+        "cpu_ms": 1000 * statistics.median(times),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Parameters, GMACs/MP and CPU time of every model config")
+    parser.add_argument("--conf", type=Path, default=DEFAULT_CONF, help="the config directory (conf/)")
+    parser.add_argument("--size", type=int, default=256, help="height and width of the timed RGB input")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args()
+    if not (args.conf / "model").is_dir():
+        parser.error(f"--conf {args.conf}: no model/ folder there (expected the repository's conf/)")
+
+    rows = []
+    specs = model_specs(args.conf)
+    with Progress(transient=True, disable=args.json) as progress:
+        task = progress.add_task("models", total=len(specs))
+        for name, spec in specs.items():
+            torch.manual_seed(0)
+            net = build(spec, what=f"model={name}")
+            rows.append(
+                {
+                    "model": name,
+                    "network": spec["_target_"].rsplit(".", 1)[-1],
+                    **measure(net, args.size, 3, args.repeats),
+                }
+            )
+            progress.advance(task)
+
+    if args.json:
+        print(json.dumps({"size": args.size, "threads": torch.get_num_threads(), "models": rows}, indent=2))
+        return
+    table = Table(
+        title=f"models (RGB; GMACs per megapixel; CPU ms for one {args.size}x{args.size} forward, "
+        f"{torch.get_num_threads()} threads)"
+    )
+    for column in ("model", "network", "parameters", "GMACs/MP", "CPU ms"):
+        table.add_column(column, justify="left" if column in {"model", "network"} else "right")
+    for row in rows:
+        table.add_row(
+            row["model"],
+            row["network"],
+            f"{row['parameters']:,}",
+            f"{row['gmacs_per_megapixel']:.1f}",
+            f"{row['cpu_ms']:.0f}",
+        )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
