@@ -214,3 +214,32 @@ def test_dncnn_reference_weights_reproduce_the_paper_through_evaluate(tmp_path) 
     assert results["test/psnr"] == pytest.approx(30.44, abs=0.05)
     # sigma 25 is 20.17 dB before the noisy input is clipped to [0, 1] for scoring; the fixed seeds give 20.33
     assert results["test/psnr_noisy"] == pytest.approx(20.33, abs=0.01)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_train_py_runs_every_model(name: str, tmp_path) -> None:
+    """``python train.py model=<name>``: one batch of fit, validation and test through the DenoiseModule."""
+    import numpy as np
+
+    from denoise.data.io import write_image
+    from denoise.tasks import train
+
+    from .conftest import compose_cfg
+
+    folder = tmp_path / "images"
+    for i, size in enumerate([(37, 53), (40, 48)]):  # odd sizes: the module pads to each network's multiple
+        write_image(folder / f"{i}.png", np.random.default_rng(i).random((*size, 3)).astype(np.float32))
+    overrides = [
+        f"model={name}",
+        "debug=fast_dev_run",
+        "logger=none",
+        "data.patch_size=32",
+        "data.batch_size=2",
+        f"data.val_dirs=[{folder}]",
+        f"data.test_dirs=[{folder}]",
+        "~callbacks.rich_progress_bar",
+    ]
+    run = tmp_path / "run"
+    train(compose_cfg("train", overrides, run))
+    results = read_results(run)
+    assert all(math.isfinite(results[k]) for k in ("test/psnr", "test/ssim", "test/psnr_noisy"))
