@@ -174,6 +174,22 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def write_submissions(datamodule: DenoiseDataModule, net: torch.nn.Module, device: torch.device, out: Path) -> list:
+    """Benchmark files of datasets that define them (SIDD: SubmitSrgb.csv / .mat) into the run directory."""
+
+    def denoise_array(image: Any) -> Any:
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].to(device)
+        return run_padded(net, x)[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+
+    files = []
+    for layout in getattr(datamodule, "layouts", {}).values():
+        if hasattr(layout, "submit"):
+            files += layout.submit(out, denoise_array)
+    for path in files:
+        log.info("Wrote benchmark submission file %s", path)
+    return files
+
+
 @torch.no_grad()
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Test a checkpoint (Lightning or plain state dict) on the data's test split; write results files."""
@@ -224,6 +240,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     write_csv(out / "results.csv", rows, RESULT_COLUMNS)
     write_markdown(out / "results.md", f"{method} on the test split ({len(per_image)} images)", rows, RESULT_COLUMNS)
     write_csv(out / "per_image.csv", per_image, ["image", "psnr", "ssim", "psnr_noisy", "ssim_noisy"])
+    results["submissions"] = [str(p) for p in write_submissions(datamodule, net, device, out)]
     print_table(f"evaluate ({out})", rows, ("method", "psnr", "ssim", "psnr_gain", "seconds_per_megapixel", "images"))
     if not all(math.isfinite(results[k]) for k in TEST_KEYS):
         log.warning("some metrics are not finite: %s", {k: results[k] for k in TEST_KEYS})

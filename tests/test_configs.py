@@ -53,12 +53,23 @@ def instantiate_everything(cfg) -> dict:
     return objects
 
 
+def required_paths(group: str, option: str, tmp_path: Path) -> list[str]:
+    """The mandatory ``???`` paths of real-data configs, pointed at fixtures in their real layouts."""
+    from .fixtures.real import make_sidd
+
+    if (group, option) == ("data", "sidd"):
+        return [f"data.root={make_sidd(tmp_path / 'sidd', scenes=['0001_001_S6_00100_00060_3200_L'])}"]
+    if (group, option) == ("data", "paired"):
+        return [f"data.noisy_dir={tmp_path / 'noisy'}", f"data.clean_dir={tmp_path / 'clean'}"]
+    return []
+
+
 CASES = [(group, option) for group in GROUPS for option in options(group)]
 
 
 @pytest.mark.parametrize(("group", "option"), CASES, ids=[f"{g}={o}" for g, o in CASES])
 def test_every_option_composes_and_instantiates(group: str, option: str, tmp_path: Path) -> None:
-    cfg = compose_cfg("train", [f"{group}={option}"], tmp_path / "run")
+    cfg = compose_cfg("train", [f"{group}={option}", *required_paths(group, option, tmp_path)], tmp_path / "run")
     objects = instantiate_everything(cfg)
     assert isinstance(objects["data"], DenoiseDataModule)
     assert isinstance(objects["model"], DenoiseModule)
@@ -74,6 +85,7 @@ def test_option_lists_are_complete() -> None:
     assert {"wandb", "csv", "tensorboard", "none"} <= set(options("logger"))
     assert {"fast_dev_run", "overfit", "limit"} <= set(options("debug"))
     assert {"gaussian", "poisson_gaussian"} <= set(options("noise"))
+    assert {"synthetic", "sidd", "paired"} <= set(options("data"))
     assert {"adam", "adamw"} <= set(options("optimizer"))
     assert {"cosine", "step", "constant"} <= set(options("scheduler"))
     assert "quickstart" in options("experiment")

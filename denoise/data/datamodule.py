@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from denoise.data.noise import build_noise
+from denoise.data.pairs import BlockImages, ImagePair, PairImages, PairPatches
 from denoise.data.synthetic import NoisyImages, RandomPatches, load_images, resolve_files
 
 
@@ -145,3 +146,64 @@ class SyntheticDataModule(DenoiseDataModule):
                 images, names, self.noise, self.patch_size, self.samples_per_epoch, self.augment, fixed_seed
             )
         return NoisyImages(images, names, self.noise, seed=self.seed)
+
+
+class PairedDataModule(DenoiseDataModule):
+    """Real noisy/clean pairs from one or more dataset layouts (``datasets``: name -> layout object).
+
+    Each layout (SIDD, RENOIR, NIND, a folder of pairs) says which pairs make its train/val/test splits and
+    may offer fixed evaluation blocks (SIDD's validation .mat). Training draws a dataset by its weight in
+    ``weights`` (default: equal), then one of its pairs; every batch carries each sample's ``dataset``.
+    """
+
+    def __init__(
+        self,
+        datasets: Mapping[str, Any],
+        weights: Mapping[str, float] | None = None,
+        patch_size: int = 256,
+        samples_per_epoch: int = 4000,
+        augment: bool = True,
+        root: str | None = None,
+        noisy_dir: str | None = None,
+        clean_dir: str | None = None,
+        **base: Any,
+    ) -> None:
+        """``root``, ``noisy_dir`` and ``clean_dir`` are the user-facing paths (``data.root=...``) that the
+        layouts' configs interpolate; they are accepted here so the run's config records them."""
+        super().__init__(**base)
+        self.paths = {"root": root, "noisy_dir": noisy_dir, "clean_dir": clean_dir}
+        if not datasets:
+            raise ValueError("data.datasets is empty; expected at least one dataset layout")
+        self.layouts = dict(datasets)
+        unknown = sorted(set(weights or {}) - set(self.layouts))
+        if unknown:
+            raise ValueError(f"data.weights names {unknown}, which are not in data.datasets {sorted(self.layouts)}")
+        self.weights = {name: float((weights or {}).get(name, 1.0)) for name in self.layouts}
+        self.patch_size, self.samples_per_epoch, self.augment = patch_size, samples_per_epoch, augment
+
+    def split_pairs(self, split: str) -> dict[str, list[ImagePair]]:
+        return {name: layout.splits()[split] for name, layout in self.layouts.items()}
+
+    def build_split(self, split: str) -> Dataset:
+        if split == "train":
+            pairs, weights = [], []
+            for name, members in self.split_pairs("train").items():
+                pairs += members
+                weights += [self.weights[name] / len(members)] * len(members)
+            if not pairs:
+                raise ValueError(f"no training pairs in {sorted(self.layouts)}: every pair was held out")
+            return PairPatches(pairs, self.channels, self.patch_size, self.samples_per_epoch, self.augment, weights)
+        parts: list[Dataset] = []
+        for name, layout in self.layouts.items():
+            blocks = layout.blocks(split)
+            if blocks is not None:
+                noisy, clean, names = blocks
+                parts.append(BlockImages(noisy, clean, names, name))
+            elif layout.splits()[split]:
+                parts.append(PairImages(layout.splits()[split], self.channels))
+        if not parts:
+            raise ValueError(
+                f"no {split} data in {sorted(self.layouts)}: hold out some of it (data.datasets.<name>.val_fraction) "
+                "or provide the dataset's official evaluation files"
+            )
+        return parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)

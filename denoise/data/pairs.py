@@ -1,9 +1,19 @@
-"""Aligned random crops and dihedral augmentation applied identically to every image of a sample."""
+"""Paired samples: aligned random crops and flips/rot90 applied identically to every image of a sample, and
+the datasets that serve real noisy/clean pairs whatever layout found them."""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import torch
+from torch.utils.data import Dataset
+
+from denoise.data.io import ImageReadError, read_image
 
 
 def random_crop_box(height: int, width: int, size: int, generator: torch.Generator | None = None) -> tuple[int, int]:
@@ -42,3 +52,133 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
     else:
         array = image.astype(np.float32, copy=False)
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+# -- real noisy/clean pairs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImagePair:
+    """One real noisy photo and its clean target, as a dataset's layout names them.
+
+    ``clean`` holds one file, or several that are averaged (RENOIR's reference and full exposure).
+    ``group`` is the unit a train/val split keeps together (a SIDD scene instance, a RENOIR batch, a NIND
+    scene), so crops of one scene never land on both sides.
+    """
+
+    noisy: Path
+    clean: tuple[Path, ...]
+    name: str
+    dataset: str
+    group: str
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+    crop_to_common: bool = False  # tolerate a few pixels of size difference (RENOIR), with a warning
+
+
+def load_pair(pair: ImagePair, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decode a pair as float32 ``H x W x C`` in [0, 1] (each file scaled by its own bit depth)."""
+    noisy = read_image(pair.noisy, channels)
+    cleans = [read_image(path, channels) for path in pair.clean]
+    images = [noisy, *cleans]
+    shapes = {image.shape[:2] for image in images}
+    if len(shapes) > 1:
+        paths = (pair.noisy, *pair.clean)
+        sizes = ", ".join(f"{p} is {i.shape[0]}x{i.shape[1]}" for p, i in zip(paths, images, strict=True))
+        if not pair.crop_to_common:
+            raise ImageReadError(f"pair {pair.name}: the images differ in size ({sizes}); expected equal sizes")
+        height, width = min(s[0] for s in shapes), min(s[1] for s in shapes)
+        warnings.warn(f"pair {pair.name}: sizes differ ({sizes}); cropping to {height}x{width}", stacklevel=2)
+        images = [image[:height, :width] for image in images]
+    clean = images[1] if len(images) == 2 else np.mean(images[1:], axis=0, dtype=np.float32)
+    return images[0], clean
+
+
+class PairPatches(Dataset):
+    """Training samples from real pairs: a pair (by weight), an aligned random crop, a flip/rot90.
+
+    This path decodes the whole photo for every sample; the patch store replaces it for big photos.
+    """
+
+    def __init__(
+        self,
+        pairs: Sequence[ImagePair],
+        channels: int,
+        patch_size: int,
+        samples_per_epoch: int,
+        augment: bool = True,
+        weights: Sequence[float] | None = None,
+    ) -> None:
+        if not pairs:
+            raise ValueError("the training split holds no pairs")
+        self.pairs, self.channels, self.patch_size = list(pairs), channels, patch_size
+        self.samples_per_epoch, self.augment = samples_per_epoch, augment
+        self.weights = torch.as_tensor(weights if weights is not None else [1.0] * len(pairs), dtype=torch.float64)
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        pair = self.pairs[int(torch.multinomial(self.weights, 1))]
+        noisy, clean = load_pair(pair, self.channels)
+        if min(noisy.shape[:2]) < self.patch_size:
+            raise ValueError(f"pair {pair.name} is {noisy.shape[0]}x{noisy.shape[1]}, smaller than data.patch_size")
+        top, left = random_crop_box(noisy.shape[0], noisy.shape[1], self.patch_size)
+        noisy_t = to_tensor(crop(noisy, top, left, self.patch_size))
+        clean_t = to_tensor(crop(clean, top, left, self.patch_size))
+        if self.augment:
+            noisy_t, clean_t = random_dihedral(noisy_t, clean_t)
+        return {"noisy": noisy_t, "clean": clean_t, "name": pair.name, "dataset": pair.dataset}
+
+
+class PairImages(Dataset):
+    """Whole real pairs for validation and test."""
+
+    def __init__(self, pairs: Sequence[ImagePair], channels: int) -> None:
+        self.pairs, self.channels = list(pairs), channels
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        pair = self.pairs[index]
+        noisy, clean = load_pair(pair, self.channels)
+        return {"noisy": to_tensor(noisy), "clean": to_tensor(clean), "name": pair.name, "dataset": pair.dataset}
+
+
+class BlockImages(Dataset):
+    """Fixed blocks held in memory (e.g. SIDD's 1280 validation blocks), ``N x H x W x C`` uint8 arrays."""
+
+    def __init__(self, noisy: np.ndarray, clean: np.ndarray, names: Sequence[str], dataset: str) -> None:
+        if noisy.shape != clean.shape:
+            raise ValueError(f"{dataset}: noisy blocks {noisy.shape} and clean blocks {clean.shape} differ")
+        self.noisy, self.clean, self.names, self.dataset = noisy, clean, list(names), dataset
+
+    def __len__(self) -> int:
+        return len(self.noisy)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {
+            "noisy": to_tensor(self.noisy[index]),
+            "clean": to_tensor(self.clean[index]),
+            "name": self.names[index],
+            "dataset": self.dataset,
+        }
+
+
+def split_by_group(
+    pairs: Sequence[ImagePair], fraction: float, explicit: Sequence[str] | None = None
+) -> tuple[list[ImagePair], list[ImagePair]]:
+    """Hold out whole groups: the ``explicit`` ones, or every k-th group in sorted order for ``fraction``."""
+    groups = sorted({p.group for p in pairs})
+    if explicit is not None:
+        unknown = sorted(set(map(str, explicit)) - set(groups))
+        if unknown:
+            raise ValueError(f"held-out groups {unknown} are not in the dataset (it has {groups[:8]}...)")
+        held = set(map(str, explicit))
+    elif fraction <= 0:
+        held = set()
+    else:
+        count = min(len(groups), max(1, round(fraction * len(groups))))
+        step = len(groups) / count
+        held = {groups[int(i * step)] for i in range(count)}
+    return [p for p in pairs if p.group not in held], [p for p in pairs if p.group in held]

@@ -1,0 +1,219 @@
+"""SIDD (both sRGB releases, .mat blocks, the benchmark submission) and data=paired, on fixtures in the
+real layouts and on the 12 real SIDD pairs of ../shared/data/sidd_samples."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+import torch
+
+from denoise.data.datamodule import PairedDataModule
+from denoise.data.io import ImageReadError, read_raw, write_image
+from denoise.data.paired import FolderPairs, match_by_name
+from denoise.data.pairs import ImagePair, load_pair
+from denoise.data.sidd import SIDD, parse_scene, read_submission, scan
+from denoise.models.dncnn import DnCNN
+from denoise.tasks import evaluate, train
+
+from .conftest import SHARED_DATA, compose_cfg, read_results
+from .fixtures.real import SIDD_SCENES, make_sidd, sidd_blocks, write_mat_v5, write_mat_v73
+
+
+def identity_dncnn(path: Path, channels: int = 3) -> Path:
+    """A DnCNN state dict whose noise estimate is 0, so evaluate scores the noisy input itself."""
+    net = DnCNN(channels)
+    torch.nn.init.zeros_(net.dncnn[-1].weight)
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def block_psnr(noisy: np.ndarray, clean: np.ndarray) -> float:
+    """The published convention, computed directly: mean over blocks of each block's PSNR."""
+    flat_n = noisy.reshape(-1, *noisy.shape[-3:]).astype(np.float64) / 255
+    flat_c = clean.reshape(-1, *clean.shape[-3:]).astype(np.float64) / 255
+    return float(np.mean([10 * math.log10(1 / np.mean((n - c) ** 2)) for n, c in zip(flat_n, flat_c, strict=True)]))
+
+
+@pytest.mark.parametrize(("release", "count"), [("small", 6), ("medium", 12)])
+def test_both_releases_are_detected_and_paired_by_name(tmp_path: Path, release: str, count: int) -> None:
+    folder = make_sidd(tmp_path, release)
+    for root in (folder, tmp_path):  # the release folder itself, or the folder that holds it
+        pairs = scan(root)
+        assert len(pairs) == count
+        for pair in pairs:
+            assert pair.clean[0].name == pair.noisy.name.replace("NOISY", "GT")
+            assert pair.clean[0].parent == pair.noisy.parent
+    medium = [p for p in scan(folder) if p.meta["instance"] == "0003"]
+    assert [p.name for p in medium][:1] == ["0003_001_GP_00800_00350_5500_H/010"]
+    assert medium[0].meta | {} == {
+        **medium[0].meta,
+        "phone": "GP",
+        "camera": "Google Pixel",
+        "iso": 800,
+        "shutter": 350,
+        "temperature": 5500,
+        "brightness": "high",
+    }
+
+
+def test_scene_fields() -> None:
+    assert parse_scene("0054_002_IP_00400_00400_3200_L")["iso"] == 400
+    with pytest.raises(ValueError, match=r"'0054_002_XX_00400_00400_3200_L' does not match .*phones"):
+        parse_scene("0054_002_XX_00400_00400_3200_L")
+
+
+def test_split_is_by_scene_instance(tmp_path: Path) -> None:
+    root = make_sidd(tmp_path, "medium")
+    splits = SIDD(str(root), val_fraction=0.34).splits()
+    train_groups, val_groups = {p.group for p in splits["train"]}, {p.group for p in splits["val"]}
+    assert len(val_groups) == 2 and not train_groups & val_groups
+    assert all(len([p for p in splits["val"] if p.group == g]) == 2 for g in val_groups)  # _010 and _011 together
+    explicit = SIDD(str(root), val_instances=["1", "0004"]).splits()
+    assert {p.group for p in explicit["val"]} == {"0001", "0004"}
+    with pytest.raises(ValueError, match=r"held-out groups \['0099'\] are not in the dataset"):
+        SIDD(str(root), val_instances=["0099"]).splits()
+
+
+def test_bad_layouts_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"(?s)data.root=.*nowhere: no such folder.*GT_SRGB_010.PNG.*published"):
+        scan(tmp_path / "nowhere")
+    (tmp_path / "empty" / "Data").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"(?s)Data holds no scene folders.*Expected a SIDD"):
+        scan(tmp_path / "empty")
+    root = make_sidd(tmp_path / "orphan", "medium", scenes=SIDD_SCENES[:2])
+    (root / "Data" / SIDD_SCENES[1] / "0002_NOISY_SRGB_011.PNG").unlink()
+    with pytest.raises(FileNotFoundError, match=r"0002_GT_SRGB_011.PNG has no noisy twin: 0002_NOISY_SRGB_011.PNG"):
+        scan(root)
+
+
+def test_mismatched_and_corrupt_pairs_name_the_files(tmp_path: Path) -> None:
+    write_image(tmp_path / "n.png", np.zeros((10, 12, 3), np.float32))
+    write_image(tmp_path / "c.png", np.zeros((10, 14, 3), np.float32))
+    pair = ImagePair(tmp_path / "n.png", (tmp_path / "c.png",), "x", "sidd", "g")
+    with pytest.raises(ImageReadError, match=r"pair x: the images differ in size .*n.png is 10x12, .*c.png is 10x14"):
+        load_pair(pair, 3)
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    with pytest.raises(ImageReadError, match=r"bad.png: it is corrupt"):
+        load_pair(ImagePair(tmp_path / "bad.png", (tmp_path / "c.png",), "y", "sidd", "g"), 3)
+
+
+@pytest.mark.parametrize("writer", [write_mat_v5, write_mat_v73], ids=["matlab-v5", "matlab-v7.3"])
+def test_validation_blocks_score_like_a_direct_numpy_computation(tmp_path: Path, writer) -> None:
+    root = make_sidd(tmp_path, "small", scenes=SIDD_SCENES[:3])
+    noisy, clean = sidd_blocks(images=2, blocks=3)
+    writer(root / "ValidationNoisyBlocksSrgb.mat", "ValidationNoisyBlocksSrgb", noisy)
+    writer(root / "ValidationGtBlocksSrgb.mat", "ValidationGtBlocksSrgb", clean)
+    ckpt = identity_dncnn(tmp_path / "identity.pt")
+    results = evaluate(
+        compose_cfg(
+            "evaluate", ["data=sidd", f"data.root={root}", "model=dncnn", f"ckpt_path={ckpt}"], tmp_path / "eval"
+        )
+    )
+    assert results["images"] == 6  # the blocks, not the scenes
+    assert results["test/psnr_noisy"] == pytest.approx(block_psnr(noisy, clean), abs=1e-4)
+    assert results["test/psnr"] == pytest.approx(results["test/psnr_noisy"], abs=1e-4)  # the identity network
+
+
+def test_benchmark_submission_decodes_back_to_the_exact_blocks(tmp_path: Path) -> None:
+    root = make_sidd(tmp_path, "medium", scenes=SIDD_SCENES[:2])
+    benchmark, _ = sidd_blocks(images=2, blocks=3, seed=5)
+    write_mat_v73(root / "BenchmarkNoisyBlocksSrgb.mat", "BenchmarkNoisyBlocksSrgb", benchmark)
+    ckpt = identity_dncnn(tmp_path / "identity.pt")
+    out = tmp_path / "eval"
+    evaluate(
+        compose_cfg(
+            "evaluate",
+            [
+                "data=sidd",
+                f"data.root={root}",
+                "data.datasets.sidd.val_fraction=0.5",
+                "model=dncnn",
+                f"ckpt_path={ckpt}",
+            ],
+            out,
+        )
+    )
+    ids, decoded = read_submission(out / "SubmitSrgb.csv")
+    assert ids == list(range(6))
+    assert (out / "SubmitSrgb.csv").read_text().splitlines()[0] == "ID,BLOCK"
+    decoded = decoded.reshape(benchmark.shape)
+    assert np.array_equal(decoded, benchmark)  # identity network: rounding gives back every byte
+    mat = scipy.io.loadmat(out / "SubmitSrgb.mat")
+    assert mat["DenoisedBlocksSrgb"].shape == (2, 3)
+    assert np.array_equal(mat["DenoisedBlocksSrgb"][1, 2], benchmark[1, 2])
+    assert mat["TimeMPSrgb"].shape == (1, 1) and mat["TimeMPSrgb"][0, 0] > 0
+
+
+def test_lightning_fit_and_test_on_sidd(tmp_path: Path) -> None:
+    root = make_sidd(tmp_path, "medium")
+    noisy, clean = sidd_blocks(images=1, blocks=2)
+    write_mat_v5(root / "ValidationNoisyBlocksSrgb.mat", "ValidationNoisyBlocksSrgb", noisy)
+    write_mat_v5(root / "ValidationGtBlocksSrgb.mat", "ValidationGtBlocksSrgb", clean)
+    overrides = [
+        "data=sidd",
+        f"data.root={root}",
+        "data.patch_size=32",
+        "data.batch_size=4",
+        "data.samples_per_epoch=8",
+        "data.num_workers=0",
+        "data.pin_memory=false",
+        "model.net.depth=10",
+        "model.net.channels=8",
+        "trainer.max_epochs=1",
+        "logger=none",
+        "~callbacks.rich_progress_bar",
+    ]
+    run = tmp_path / "run"
+    train(compose_cfg("train", overrides, run))
+    results = read_results(run)
+    assert results["test/psnr_noisy"] == pytest.approx(block_psnr(noisy, clean), abs=1e-3)
+    assert np.isfinite(results["test/psnr"]) and results["global_step"] == 2
+
+
+def test_paired_folders_match_by_name(tmp_path: Path) -> None:
+    for name in ("a", "b", "c"):
+        write_image(tmp_path / "noisy" / f"{name}.png", np.zeros((8, 8, 3), np.float32))
+        write_image(tmp_path / "clean" / f"{name}.png", np.zeros((8, 8, 3), np.float32))
+    assert [p.name for p in match_by_name(tmp_path / "noisy", tmp_path / "clean")] == ["a.png", "b.png", "c.png"]
+    (tmp_path / "clean" / "b.png").unlink()
+    with pytest.raises(FileNotFoundError, match=r"noisy/b.png has no clean partner: no b\.\* in data.clean_dir"):
+        match_by_name(tmp_path / "noisy", tmp_path / "clean")
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "sidd_samples").is_dir(), reason="needs ../shared/data")
+def test_paired_on_real_sidd_samples(tmp_path: Path) -> None:
+    samples = SHARED_DATA / "sidd_samples"
+    layout = FolderPairs(str(samples / "noisy"), str(samples / "clean"), test_fraction=1.0)
+    dm = PairedDataModule({"paired": layout})
+    dm.setup("test")
+    dataset = dm.dataset("test")
+    assert len(dataset) == 12
+    direct = []
+    for pair in layout.splits()["test"]:
+        n = read_raw(pair.noisy).astype(np.float64) / 255
+        c = read_raw(pair.clean[0]).astype(np.float64) / 255
+        direct.append(10 * math.log10(1 / np.mean((n - c) ** 2)))
+    assert min(direct) > 16.0 and max(direct) < 30.5  # the README's 16.4 to 30.2 dB
+    ckpt = identity_dncnn(tmp_path / "identity.pt")
+    results = evaluate(
+        compose_cfg(
+            "evaluate",
+            [
+                "data=paired",
+                f"data.noisy_dir={samples / 'noisy'}",
+                f"data.clean_dir={samples / 'clean'}",
+                "data.datasets.paired.test_fraction=1.0",
+                "model=dncnn",
+                f"ckpt_path={ckpt}",
+            ],
+            tmp_path / "eval",
+        )
+    )
+    assert results["images"] == 12
+    assert results["test/psnr_noisy"] == pytest.approx(float(np.mean(direct)), abs=1e-4)
+    shutil.rmtree(tmp_path / "eval")
