@@ -60,6 +60,19 @@ class DenoiseModule(L.LightningModule):
             {f"{stage}_{name}": MeanMetric() for stage in ("val", "test") for name in METRICS}
         )
         self._logged_images = 0
+        self._per_dataset: list[str] = []
+
+    def setup(self, stage: str) -> None:
+        """Per-dataset metrics when the data mixes several datasets (``data=real``): created here, from the
+        datamodule, identically on every rank, so DDP syncs the same metrics everywhere."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        self._per_dataset = list(getattr(datamodule, "dataset_names", []) or [])
+        for split in ("val", "test"):
+            for dataset in self._per_dataset:
+                for name in METRICS:
+                    key = f"{split}__{dataset}__{name}"
+                    if key not in self.stage_metrics:
+                        self.stage_metrics[key] = MeanMetric().to(self.device)
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
         """Denoise a batch of any height and width (padded to the network's multiple, cropped back)."""
@@ -85,7 +98,25 @@ class DenoiseModule(L.LightningModule):
             metric = self.stage_metrics[f"{stage}_{name}"]
             metric.update(per_image, weight)
             self.log(f"{stage}/{name}", metric, prog_bar=name == "psnr", batch_size=per_image.numel())
+        if self._per_dataset and "dataset" in batch:
+            for dataset in set(batch["dataset"]):
+                index = torch.tensor([i for i, d in enumerate(batch["dataset"]) if d == dataset], device=weight.device)
+                for name, per_image in values.items():
+                    self.stage_metrics[f"{stage}__{dataset}__{name}"].update(per_image[index], weight[index])
         return denoised
+
+    def _log_per_dataset(self, stage: str) -> None:
+        """Compute (synced across ranks), log and reset each dataset's metrics: ``<stage>/<dataset>/<metric>``."""
+        for dataset in self._per_dataset:
+            for name in METRICS:
+                metric = self.stage_metrics[f"{stage}__{dataset}__{name}"]
+                value = metric.compute()
+                metric.reset()
+                if torch.isfinite(value):
+                    self.log(f"{stage}/{dataset}/{name}", value, sync_dist=False)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_per_dataset("test")
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         denoised = self._evaluate(batch, "val")
@@ -120,6 +151,7 @@ class DenoiseModule(L.LightningModule):
             self._logged_images += 1
 
     def on_validation_epoch_end(self) -> None:
+        self._log_per_dataset("val")
         examples = getattr(self, "_examples", [])
         if not examples:
             return

@@ -145,6 +145,7 @@ def train(cfg: DictConfig) -> float | None:
     value = val_metrics.get(optimized) if optimized else None
     if trainer.is_global_zero:
         results = {key: test_metrics.get(key) for key in TEST_KEYS}
+        results.update({k: v for k, v in test_metrics.items() if k.startswith("test/") and k.count("/") == 2})
         results.update(
             {
                 "ckpt_path": best_path,
@@ -227,19 +228,28 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             seconds += time.perf_counter() - start
             megapixels += noisy.shape[-1] * noisy.shape[-2] / 1e6
             values = image_metrics(denoised.float().clamp(0, 1), noisy, clean)
-            per_image.append({"image": batch["name"][0], **{k: float(v[0]) for k, v in values.items()}})
+            dataset = batch["dataset"][0] if "dataset" in batch else ""
+            per_image.append(
+                {"image": batch["name"][0], "dataset": dataset, **{k: float(v[0]) for k, v in values.items()}}
+            )
             progress.advance(task)
 
     if not per_image:
         raise ValueError("the test split is empty")
-    metrics = {f"test/{k}": sum(r[k] for r in per_image) / len(per_image) for k in per_image[0] if k != "image"}
+    keys = ("psnr", "ssim", "psnr_noisy", "ssim_noisy")
+    metrics = {f"test/{k}": sum(r[k] for r in per_image) / len(per_image) for k in keys}
     rows = method_rows(metrics, method, images=len(per_image), seconds_per_megapixel=seconds / max(megapixels, 1e-9))
     results = {**metrics, "ckpt_path": str(cfg.ckpt_path), "run_dir": str(out), "images": len(per_image)}
+    datasets = sorted({r["dataset"] for r in per_image if r["dataset"]})
+    if len(datasets) > 1:  # several datasets (data=real): each one's own scores too
+        for dataset in datasets:
+            rows_of = [r for r in per_image if r["dataset"] == dataset]
+            results.update({f"test/{dataset}/{k}": sum(r[k] for r in rows_of) / len(rows_of) for k in keys})
     results["method"] = method
     write_json(out / "results.json", results)
     write_csv(out / "results.csv", rows, RESULT_COLUMNS)
     write_markdown(out / "results.md", f"{method} on the test split ({len(per_image)} images)", rows, RESULT_COLUMNS)
-    write_csv(out / "per_image.csv", per_image, ["image", "psnr", "ssim", "psnr_noisy", "ssim_noisy"])
+    write_csv(out / "per_image.csv", per_image, ["image", "dataset", "psnr", "ssim", "psnr_noisy", "ssim_noisy"])
     results["submissions"] = [str(p) for p in write_submissions(datamodule, net, device, out)]
     print_table(f"evaluate ({out})", rows, ("method", "psnr", "ssim", "psnr_gain", "seconds_per_megapixel", "images"))
     if not all(math.isfinite(results[k]) for k in TEST_KEYS):

@@ -57,6 +57,10 @@ def required_paths(group: str, option: str, tmp_path: Path) -> list[str]:
     """The mandatory ``???`` paths of real-data configs, pointed at fixtures in their real layouts."""
     from .fixtures.real import make_sidd
 
+    if (group, option) in {("data", "renoir"), ("data", "nind")}:
+        return [f"data.root={tmp_path}"]  # layouts scan lazily, at setup
+    if (group, option) == ("data", "real"):
+        return [f"data.{name}_root={tmp_path}" for name in ("sidd", "renoir", "nind")]
     if (group, option) == ("data", "sidd"):
         return [f"data.root={make_sidd(tmp_path / 'sidd', scenes=['0001_001_S6_00100_00060_3200_L'])}"]
     if (group, option) == ("data", "paired"):
@@ -85,7 +89,7 @@ def test_option_lists_are_complete() -> None:
     assert {"wandb", "csv", "tensorboard", "none"} <= set(options("logger"))
     assert {"fast_dev_run", "overfit", "limit"} <= set(options("debug"))
     assert {"gaussian", "poisson_gaussian"} <= set(options("noise"))
-    assert {"synthetic", "sidd", "paired"} <= set(options("data"))
+    assert {"synthetic", "sidd", "renoir", "nind", "paired", "real"} <= set(options("data"))
     assert {"adam", "adamw"} <= set(options("optimizer"))
     assert {"cosine", "step", "constant"} <= set(options("scheduler"))
     assert "quickstart" in options("experiment")

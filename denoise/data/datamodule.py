@@ -163,15 +163,12 @@ class PairedDataModule(DenoiseDataModule):
         patch_size: int = 256,
         samples_per_epoch: int = 4000,
         augment: bool = True,
-        root: str | None = None,
-        noisy_dir: str | None = None,
-        clean_dir: str | None = None,
-        **base: Any,
+        **options: Any,
     ) -> None:
-        """``root``, ``noisy_dir`` and ``clean_dir`` are the user-facing paths (``data.root=...``) that the
+        """Keys named ``root``, ``*_root`` or ``*_dir`` are the user-facing paths (``data.root=...``) that the
         layouts' configs interpolate; they are accepted here so the run's config records them."""
-        super().__init__(**base)
-        self.paths = {"root": root, "noisy_dir": noisy_dir, "clean_dir": clean_dir}
+        self.paths = {k: v for k, v in options.items() if k == "root" or k.endswith(("_root", "_dir"))}
+        super().__init__(**{k: v for k, v in options.items() if k not in self.paths})
         if not datasets:
             raise ValueError("data.datasets is empty; expected at least one dataset layout")
         self.layouts = dict(datasets)
@@ -180,6 +177,11 @@ class PairedDataModule(DenoiseDataModule):
             raise ValueError(f"data.weights names {unknown}, which are not in data.datasets {sorted(self.layouts)}")
         self.weights = {name: float((weights or {}).get(name, 1.0)) for name in self.layouts}
         self.patch_size, self.samples_per_epoch, self.augment = patch_size, samples_per_epoch, augment
+
+    @property
+    def dataset_names(self) -> list[str]:
+        """The datasets whose val/test metrics are also reported one by one (when there are several)."""
+        return list(self.layouts) if len(self.layouts) > 1 else []
 
     def split_pairs(self, split: str) -> dict[str, list[ImagePair]]:
         return {name: layout.splits()[split] for name, layout in self.layouts.items()}
