@@ -48,6 +48,7 @@ def compose_cfg(config_name: str, overrides: Sequence[str], out_dir: Path, log_d
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(out_dir)
         cfg.paths.log_dir = str(log_dir or out_dir.parent / "logs")
+        cfg.paths.cache_dir = str(out_dir.parent / "cache")
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
         del cfg["hydra"]

@@ -122,6 +122,8 @@ def test_fit_and_test_on_each_dataset_and_all_together(tmp_path: Path) -> None:
         "data.batch_size=4",
         "data.samples_per_epoch=8",
         "data.num_workers=0",
+        "data.store.size=48",
+        "data.store.stride=32",
         "data.pin_memory=false",
         "model.net.depth=10",
         "model.net.channels=8",

@@ -161,6 +161,8 @@ def test_lightning_fit_and_test_on_sidd(tmp_path: Path) -> None:
         "data.batch_size=4",
         "data.samples_per_epoch=8",
         "data.num_workers=0",
+        "data.store.size=48",
+        "data.store.stride=32",
         "data.pin_memory=false",
         "model.net.depth=10",
         "model.net.channels=8",

@@ -17,6 +17,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from denoise.data.cache import PatchStore, StorePatches
 from denoise.data.noise import build_noise
 from denoise.data.pairs import BlockImages, ImagePair, PairImages, PairPatches
 from denoise.data.synthetic import NoisyImages, RandomPatches, load_images, resolve_files
@@ -163,9 +164,12 @@ class PairedDataModule(DenoiseDataModule):
         patch_size: int = 256,
         samples_per_epoch: int = 4000,
         augment: bool = True,
+        store: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> None:
-        """Keys named ``root``, ``*_root`` or ``*_dir`` are the user-facing paths (``data.root=...``) that the
+        """``store`` (``enabled``, ``size``, ``stride``, ``cache_dir``) turns on the crop-once patch store.
+
+        Keys named ``root``, ``*_root`` or ``*_dir`` are the user-facing paths (``data.root=...``) that the
         layouts' configs interpolate; they are accepted here so the run's config records them."""
         self.paths = {k: v for k, v in options.items() if k == "root" or k.endswith(("_root", "_dir"))}
         super().__init__(**{k: v for k, v in options.items() if k not in self.paths})
@@ -177,6 +181,23 @@ class PairedDataModule(DenoiseDataModule):
             raise ValueError(f"data.weights names {unknown}, which are not in data.datasets {sorted(self.layouts)}")
         self.weights = {name: float((weights or {}).get(name, 1.0)) for name in self.layouts}
         self.patch_size, self.samples_per_epoch, self.augment = patch_size, samples_per_epoch, augment
+        self.store = dict(store or {})
+        self.prepare_data_per_node = True
+
+    def patch_stores(self, progress: bool = True) -> dict[str, PatchStore]:
+        """Each dataset's training pairs in its patch store, built on first use."""
+        settings = {"size": int(self.store.get("size", 512)), "stride": int(self.store.get("stride", 384))}
+        cache_dir = self.store.get("cache_dir") or ".cache/patches"
+        return {
+            name: PatchStore.build(pairs, cache_dir, name, channels=self.channels, progress=progress, **settings)
+            for name, pairs in self.split_pairs("train").items()
+            if pairs
+        }
+
+    def prepare_data(self) -> None:
+        """Build the patch stores once (Lightning calls this on one process per node, before ``setup``)."""
+        if self.store.get("enabled", False):
+            self.patch_stores()
 
     @property
     def dataset_names(self) -> list[str]:
@@ -187,6 +208,10 @@ class PairedDataModule(DenoiseDataModule):
         return {name: layout.splits()[split] for name, layout in self.layouts.items()}
 
     def build_split(self, split: str) -> Dataset:
+        if split == "train" and self.store.get("enabled", False):
+            stores = self.patch_stores(progress=False)
+            return StorePatches(list(stores.values()), [self.weights[name] for name in stores], self.patch_size,
+                                self.samples_per_epoch, self.augment)  # fmt: skip
         if split == "train":
             pairs, weights = [], []
             for name, members in self.split_pairs("train").items():

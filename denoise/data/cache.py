@@ -1,0 +1,197 @@
+"""A crop-once patch store: big photos are cut into sub-images once, so training never decodes them again.
+
+Like BasicSR's sub-image extraction: every training pair is cut into ``size x size`` sub-images on a grid
+of ``stride`` (the last row and column are aligned to the image edge so nothing is lost), and the noisy
+and clean sub-images go into two memory-mapped ``.npy`` arrays (``N x size x size x C``; uint8 when every
+source is 8-bit with a single clean file, else uint16) with an ``index.json``. Training crops come from
+these arrays without decoding any image.
+
+The store's folder name holds a hash of the file list (paths, sizes, modification times) and the crop
+settings, so a changed dataset or setting builds a new store instead of reusing a stale one. A store is
+built into a temporary folder and renamed into place when complete, so a reader never sees half a store;
+under DDP only rank 0 builds (Lightning's ``prepare_data``) and every rank then opens it read-only. The
+arrays are opened lazily in each process, so DataLoader workers share the page cache, not copies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch.utils.data import Dataset
+
+from denoise.data.io import read_raw, to_channels
+from denoise.data.pairs import ImagePair, crop, random_crop_box, random_dihedral, to_tensor
+
+STORE_VERSION = 1
+
+
+def grid(length: int, size: int, stride: int) -> list[int]:
+    """Crop starts along one axis: every ``stride``, plus one flush with the end."""
+    if length < size:
+        return []
+    starts = list(range(0, length - size + 1, stride))
+    if starts[-1] != length - size:
+        starts.append(length - size)
+    return starts
+
+
+def store_key(pairs: Sequence[ImagePair], size: int, stride: int, channels: int) -> str:
+    digest = hashlib.sha256(json.dumps({"version": STORE_VERSION, "size": size, "stride": stride,
+                                        "channels": channels}).encode())  # fmt: skip
+    for pair in pairs:
+        for path in (pair.noisy, *pair.clean):
+            stat = Path(path).stat()
+            digest.update(f"{pair.name}|{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as image:  # reads the header only
+        width, height = image.size
+    return height, width
+
+
+def _bit_depth(path: Path) -> int:
+    """8 or 16, from the PNG header's bit-depth byte (JPEG and BMP are 8-bit; TIFFs are decoded)."""
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        with path.open("rb") as handle:
+            header = handle.read(25)
+        return 16 if len(header) == 25 and header[24] == 16 else 8
+    if suffix in {".tif", ".tiff"}:
+        return 16 if read_raw(path).dtype == np.uint16 else 8
+    return 8
+
+
+def _load_raw(pair: ImagePair, channels: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The pair at the store's depth: uint8 as stored, or uint16 (8-bit sources scaled by 257, exact)."""
+    images = [to_channels(read_raw(p), channels, p) for p in (pair.noisy, *pair.clean)]
+    height = min(i.shape[0] for i in images)
+    width = min(i.shape[1] for i in images)
+    images = [i[:height, :width] for i in images]
+    if dtype == np.uint16:
+        images = [i.astype(np.uint16) * 257 if i.dtype == np.uint8 else i for i in images]
+    clean = images[1] if len(images) == 2 else np.round(np.mean(images[1:], axis=0)).astype(dtype)
+    return images[0].astype(dtype), clean
+
+
+class PatchStore:
+    """One dataset's training pairs, cut once into sub-images on disk."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.index = json.loads((self.folder / "index.json").read_text())
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+        self._pid = -1
+
+    @property
+    def count(self) -> int:
+        return int(self.index["patches"])
+
+    @property
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The memory-mapped noisy and clean arrays, opened once per process (DataLoader workers included)."""
+        if self._arrays is None or self._pid != os.getpid():
+            self._arrays = (np.load(self.folder / "noisy.npy", mmap_mode="r"),
+                            np.load(self.folder / "clean.npy", mmap_mode="r"))  # fmt: skip
+            self._pid = os.getpid()
+        return self._arrays
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"folder": self.folder, "index": self.index, "_arrays": None, "_pid": -1}
+
+    @classmethod
+    def build(
+        cls, pairs: Sequence[ImagePair], cache_dir: str | Path, name: str, size: int = 512, stride: int = 384,
+        channels: int = 3, progress: bool = True,
+    ) -> PatchStore:  # fmt: skip
+        """Open the store for these pairs and settings, building it first if it does not exist."""
+        if not pairs:
+            raise ValueError(f"{name}: no training pairs to put in a patch store")
+        key = store_key(pairs, size, stride, channels)
+        folder = Path(cache_dir).expanduser() / f"{name}-{key}"
+        if (folder / "index.json").is_file():
+            return cls(folder)
+        layout = []
+        for pair in pairs:
+            height, width = min((_image_size(p) for p in (pair.noisy, *pair.clean)), key=lambda s: s[0] * s[1])
+            boxes = [(t, left) for t in grid(height, size, stride) for left in grid(width, size, stride)]
+            if not boxes:
+                raise ValueError(f"pair {pair.name} is {height}x{width}, smaller than the store's {size}x{size} crops")
+            layout.append((pair, boxes))
+        total = sum(len(boxes) for _, boxes in layout)
+        eight_bit = all(len(p.clean) == 1 for p in pairs) and all(
+            _bit_depth(path) == 8 for p in pairs for path in (p.noisy, *p.clean)
+        )
+        dtype = np.dtype(np.uint8 if eight_bit else np.uint16)
+        temporary = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir(parents=True)
+        shape = (total, size, size, channels)
+        noisy_out = np.lib.format.open_memmap(temporary / "noisy.npy", mode="w+", dtype=dtype, shape=shape)
+        clean_out = np.lib.format.open_memmap(temporary / "clean.npy", mode="w+", dtype=dtype, shape=shape)
+        entries, position = [], 0
+        columns = [TextColumn(f"[bold]patch store {name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+        with Progress(*columns, disable=not progress) as bar:
+            task = bar.add_task("pairs", total=len(layout))
+            for pair, boxes in layout:
+                noisy, clean = _load_raw(pair, channels, dtype)
+                for top, left in boxes:
+                    noisy_out[position] = crop(noisy, top, left, size)
+                    clean_out[position] = crop(clean, top, left, size)
+                    position += 1
+                entries.append({"name": pair.name, "dataset": pair.dataset, "first": position - len(boxes),
+                                "count": len(boxes)})  # fmt: skip
+                bar.advance(task)
+        noisy_out.flush()
+        clean_out.flush()
+        del noisy_out, clean_out
+        index = {"version": STORE_VERSION, "key": key, "size": size, "stride": stride, "channels": channels,
+                 "dtype": dtype.name, "patches": total, "pairs": entries}  # fmt: skip
+        (temporary / "index.json").write_text(json.dumps(index, indent=1))
+        try:
+            temporary.rename(folder)
+        except OSError:  # another process finished the same store first
+            shutil.rmtree(temporary, ignore_errors=True)
+        return cls(folder)
+
+
+class StorePatches(Dataset):
+    """Training samples from patch stores: a stored sub-image (by dataset weight), a random crop, flip/rot90."""
+
+    def __init__(
+        self, stores: Sequence[PatchStore], dataset_weights: Sequence[float], patch_size: int,
+        samples_per_epoch: int, augment: bool = True,
+    ) -> None:  # fmt: skip
+        for store in stores:
+            if store.index["size"] < patch_size:
+                raise ValueError(f"data.patch_size={patch_size} exceeds the store's {store.index['size']} crops")
+        self.stores, self.patch_size = list(stores), patch_size
+        self.samples_per_epoch, self.augment = samples_per_epoch, augment
+        self.store_weights = torch.tensor(dataset_weights, dtype=torch.float64)
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        store = self.stores[int(torch.multinomial(self.store_weights, 1))]
+        item = int(torch.randint(0, store.count, ()))
+        noisy_all, clean_all = store.arrays
+        size = store.index["size"]
+        top, left = random_crop_box(size, size, self.patch_size)
+        noisy = to_tensor(np.asarray(crop(noisy_all[item], top, left, self.patch_size)))
+        clean = to_tensor(np.asarray(crop(clean_all[item], top, left, self.patch_size)))
+        if self.augment:
+            noisy, clean = random_dihedral(noisy, clean)
+        dataset = store.index["pairs"][0]["dataset"] if store.index["pairs"] else ""
+        return {"noisy": noisy, "clean": clean, "name": f"{store.folder.name}/{item}", "dataset": dataset}

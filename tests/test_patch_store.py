@@ -1,0 +1,103 @@
+"""The crop-once patch store: exact crops, reuse, rebuild when stale, aligned training samples, workers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from denoise.data.cache import PatchStore, StorePatches, grid
+from denoise.data.io import read_raw, write_image
+from denoise.data.nind import scan as scan_nind
+from denoise.data.sidd import scan as scan_sidd
+
+from .conftest import ROOT
+from .fixtures.real import SIDD_SCENES, make_nind, make_sidd
+
+
+def test_grid_covers_the_edges() -> None:
+    assert grid(100, 48, 32) == [0, 32, 52]
+    assert grid(96, 48, 48) == [0, 48]
+    assert grid(40, 48, 32) == []
+
+
+def test_store_holds_the_exact_crops_and_is_reused(tmp_path: Path) -> None:
+    pairs = scan_sidd(make_sidd(tmp_path / "sidd", "medium", scenes=SIDD_SCENES[:2]))  # 4 pairs of 72x96
+    store = PatchStore.build(pairs, tmp_path / "cache", "sidd", size=48, stride=32, progress=False)
+    boxes = [(t, left) for t in grid(72, 48, 32) for left in grid(96, 48, 32)]  # 2 x 3 per pair
+    assert store.count == 4 * len(boxes) == 24 and store.index["dtype"] == "uint8"
+    noisy, clean = store.arrays
+    first = store.index["pairs"][1]
+    top, left = boxes[4]
+    source_noisy, source_clean = read_raw(pairs[1].noisy), read_raw(pairs[1].clean[0])
+    assert np.array_equal(noisy[first["first"] + 4], source_noisy[top : top + 48, left : left + 48])
+    assert np.array_equal(clean[first["first"] + 4], source_clean[top : top + 48, left : left + 48])
+
+    stamp = (store.folder / "index.json").stat().st_mtime_ns
+    again = PatchStore.build(pairs, tmp_path / "cache", "sidd", size=48, stride=32, progress=False)
+    assert again.folder == store.folder and (again.folder / "index.json").stat().st_mtime_ns == stamp
+    other = PatchStore.build(pairs, tmp_path / "cache", "sidd", size=48, stride=48, progress=False)
+    assert other.folder != store.folder  # other crop settings: another store
+
+
+def test_a_changed_file_makes_the_store_stale(tmp_path: Path) -> None:
+    pairs = scan_sidd(make_sidd(tmp_path / "sidd", "small", scenes=SIDD_SCENES[:2]))
+    first = PatchStore.build(pairs, tmp_path / "cache", "sidd", size=48, stride=32, progress=False)
+    write_image(pairs[0].noisy, np.zeros((72, 96, 3), np.float32))
+    rebuilt = PatchStore.build(pairs, tmp_path / "cache", "sidd", size=48, stride=32, progress=False)
+    assert rebuilt.folder != first.folder
+    assert rebuilt.arrays[0][0].max() == 0  # the new content, not the stale one
+
+
+def test_sixteen_bit_sources_are_stored_exactly(tmp_path: Path) -> None:
+    pairs = [p for p in scan_nind(make_nind(tmp_path / "nind")) if p.group == "scene-a"]
+    store = PatchStore.build(pairs, tmp_path / "cache", "nind", size=32, stride=32, progress=False)
+    assert store.index["dtype"] == "uint16"
+    png = next(i for i, p in enumerate(pairs) if p.noisy.suffix == ".png")
+    jpg = next(i for i, p in enumerate(pairs) if p.noisy.suffix == ".jpg")
+    noisy, clean = store.arrays
+    entry = store.index["pairs"]
+    assert np.array_equal(noisy[entry[png]["first"]], read_raw(pairs[png].noisy)[:32, :32])  # 16-bit as is
+    assert np.array_equal(noisy[entry[jpg]["first"]], read_raw(pairs[jpg].noisy)[:32, :32].astype(np.uint16) * 257)
+    assert np.array_equal(clean[entry[png]["first"]], read_raw(pairs[png].clean[0])[:32, :32])
+
+
+def test_training_samples_stay_aligned_and_work_in_workers(tmp_path: Path) -> None:
+    """With noisy == clean in the store, every sample must come out identical: same crop, same flip."""
+    folder = tmp_path / "same"
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        image = rng.random((64, 64, 3)).astype(np.float32)
+        write_image(folder / "noisy" / f"{i}.png", image)
+        write_image(folder / "clean" / f"{i}.png", image)
+    from denoise.data.paired import match_by_name
+
+    store = PatchStore.build(match_by_name(folder / "noisy", folder / "clean"), tmp_path / "cache", "same", 48, 16,
+                             progress=False)  # fmt: skip
+    dataset = StorePatches([store], [1.0], patch_size=32, samples_per_epoch=64)
+    loader = DataLoader(dataset, batch_size=8, num_workers=2)
+    batches = list(loader)
+    assert len(batches) == 8
+    for batch in batches:
+        assert batch["noisy"].shape == (8, 3, 32, 32)
+        assert torch.equal(batch["noisy"], batch["clean"])
+    assert not torch.equal(batches[0]["noisy"][0], batches[0]["noisy"][1])  # really random crops
+
+
+def test_prepare_command(tmp_path: Path) -> None:
+    root = make_sidd(tmp_path / "sidd", "medium", scenes=SIDD_SCENES[:3])
+    result = subprocess.run(
+        [sys.executable, "-m", "denoise.data.prepare", "data=sidd", f"data.root={root}", "data.store.size=48",
+         "data.store.stride=32", f"paths.cache_dir={tmp_path / 'cache'}", "data.datasets.sidd.val_fraction=0.34",
+         f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=ROOT, capture_output=True, text=True, check=False, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    (folder,) = (tmp_path / "cache" / "patches").iterdir()
+    assert folder.name.startswith("sidd-") and (folder / "noisy.npy").is_file()
+    assert "patch stores" in result.stdout and str(2 * 2 * 6) in result.stdout  # 2 train instances x 2 x 6 crops
