@@ -101,3 +101,20 @@ def test_prepare_command(tmp_path: Path) -> None:
     (folder,) = (tmp_path / "cache" / "patches").iterdir()
     assert folder.name.startswith("sidd-") and (folder / "noisy.npy").is_file()
     assert "patch stores" in result.stdout and str(2 * 2 * 6) in result.stdout  # 2 train instances x 2 x 6 crops
+
+
+def test_gpu_side_augmentation_keeps_pairs_aligned() -> None:
+    from denoise.data.datamodule import DenoiseDataModule
+
+    module = DenoiseDataModule(gpu_augment=True, mixup_alpha=1.2)
+    torch.manual_seed(0)
+    image = torch.rand(16, 3, 24, 24)
+    out = module.augment_batch({"noisy": image.clone(), "clean": image.clone(), "name": ["x"] * 16})
+    assert out["noisy"].shape == (16, 3, 24, 24)
+    assert torch.allclose(out["noisy"], out["clean"])  # the same transform and the same mixup for both
+    assert not torch.allclose(out["noisy"], image)  # and it really changed the batch
+    flips_only = DenoiseDataModule(gpu_augment=True).augment_batch({"noisy": image, "clean": image + 1})
+    assert torch.allclose(flips_only["clean"] - flips_only["noisy"], torch.ones(16, 3, 24, 24))
+    # a rearrangement of the pixels: kornia's rot90 is an affine warp, exact to ~1e-7 (16-bit steps are 1.5e-5)
+    moved, original = flips_only["noisy"].flatten().sort().values, image.flatten().sort().values
+    assert torch.allclose(moved, original, atol=1e-6)

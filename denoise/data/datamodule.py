@@ -56,6 +56,8 @@ class DenoiseDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         channels: int = 3,
         grayscale: bool = False,
+        gpu_augment: bool = False,
+        mixup_alpha: float = 0.0,
     ) -> None:
         super().__init__()
         expected = 1 if grayscale else 3
@@ -68,11 +70,40 @@ class DenoiseDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.channels, self.grayscale = channels, grayscale
+        self.gpu_augment, self.mixup_alpha = gpu_augment, mixup_alpha
+        self._geometric: Any = None
         self.datasets: dict[str, Dataset] = {}
 
     def build_split(self, split: str) -> Dataset:
         """Return the dataset of ``split`` (train, val or test)."""
         raise NotImplementedError
+
+    def augment_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Flips and rot90 with kornia, identical for noisy and clean (they are stacked along the channels and
+        transformed as one tensor), and optional mixup of pairs within the batch, on the batch's device."""
+        noisy, clean = batch["noisy"], batch["clean"]
+        if self.gpu_augment:
+            if self._geometric is None:
+                import kornia.augmentation as K
+
+                self._geometric = K.AugmentationSequential(
+                    K.RandomHorizontalFlip(), K.RandomVerticalFlip(), K.RandomRotation90(times=(0, 3), p=1.0)
+                )
+            both = self._geometric(torch.cat((noisy, clean), dim=1))
+            noisy, clean = both[:, : noisy.shape[1]], both[:, noisy.shape[1] :]
+        if self.mixup_alpha > 0:
+            beta = torch.distributions.Beta(self.mixup_alpha, self.mixup_alpha)
+            lam = beta.sample((noisy.shape[0], 1, 1, 1)).to(noisy)
+            order = torch.randperm(noisy.shape[0], device=noisy.device)
+            noisy = lam * noisy + (1 - lam) * noisy[order]
+            clean = lam * clean + (1 - lam) * clean[order]
+        return {**batch, "noisy": noisy.contiguous(), "clean": clean.contiguous()}
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.training and (self.gpu_augment or self.mixup_alpha > 0):
+            return self.augment_batch(batch)
+        return batch
 
     def setup(self, stage: str | None = None) -> None:
         wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
