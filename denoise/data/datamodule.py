@@ -79,17 +79,19 @@ class DenoiseDataModule(L.LightningDataModule):
         raise NotImplementedError
 
     def augment_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Flips and rot90 with kornia, identical for noisy and clean (they are stacked along the channels and
-        transformed as one tensor), and optional mixup of pairs within the batch, on the batch's device."""
+        """All 8 flips/rotations, identical for noisy and clean (stacked along the channels and transformed as
+        one tensor): kornia's random flips plus a random transpose of square patches (rot90 = transpose + flip,
+        exact, where kornia's rotation interpolates); then optional mixup of pairs within the batch."""
         noisy, clean = batch["noisy"], batch["clean"]
         if self.gpu_augment:
             if self._geometric is None:
                 import kornia.augmentation as K
 
-                self._geometric = K.AugmentationSequential(
-                    K.RandomHorizontalFlip(), K.RandomVerticalFlip(), K.RandomRotation90(times=(0, 3), p=1.0)
-                )
+                self._geometric = K.AugmentationSequential(K.RandomHorizontalFlip(), K.RandomVerticalFlip())
             both = self._geometric(torch.cat((noisy, clean), dim=1))
+            if both.shape[-1] == both.shape[-2]:
+                transpose = torch.rand(both.shape[0], 1, 1, 1, device=both.device) < 0.5
+                both = torch.where(transpose, both.transpose(-1, -2), both)
             noisy, clean = both[:, : noisy.shape[1]], both[:, noisy.shape[1] :]
         if self.mixup_alpha > 0:
             beta = torch.distributions.Beta(self.mixup_alpha, self.mixup_alpha)
