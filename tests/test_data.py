@@ -174,3 +174,13 @@ def test_training_image_smaller_than_patch_is_an_error(tmp_path: Path) -> None:
     dm = SyntheticDataModule(noise=GAUSS25, train_dirs=[str(tmp_path)], patch_size=48)
     with pytest.raises(ValueError, match=r"tiny\.png is 20x20, smaller than data\.patch_size=48"):
         dm.setup("fit")
+
+
+def test_dihedral_view_matches_the_tensor_transform() -> None:
+    from denoise.data.pairs import dihedral, dihedral_view, to_tensor
+
+    image = np.random.default_rng(0).integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    for index in range(8):
+        assert torch.equal(
+            to_tensor(np.ascontiguousarray(dihedral_view(image, index))), dihedral(to_tensor(image), index)
+        )

@@ -84,7 +84,8 @@ def test_training_samples_stay_aligned_and_work_in_workers(tmp_path: Path) -> No
     batches = list(loader)
     assert len(batches) == 8
     for batch in batches:
-        assert batch["noisy"].shape == (8, 3, 32, 32)
+        assert batch["noisy"].shape == (8, 3, 32, 32) and batch["noisy"].dtype == torch.uint8  # 8-bit store
+
         assert torch.equal(batch["noisy"], batch["clean"])
     assert not torch.equal(batches[0]["noisy"][0], batches[0]["noisy"][1])  # really random crops
 
@@ -120,3 +121,12 @@ def test_gpu_side_augmentation_keeps_pairs_aligned() -> None:
     seen = {tuple(DenoiseDataModule(gpu_augment=True).augment_batch({"noisy": corner, "clean": corner})["noisy"]
                   .flatten().tolist()) for _ in range(60)}  # fmt: skip
     assert len(seen) == 8  # all 8 flips/rotations of an asymmetric 2x2 image occur
+
+
+def test_uint8_batches_become_float_after_transfer() -> None:
+    from denoise.data.datamodule import DenoiseDataModule
+
+    batch = {"noisy": torch.tensor([[[[0, 255]]]], dtype=torch.uint8), "clean": torch.zeros(1, 1, 1, 2), "name": ["x"]}
+    out = DenoiseDataModule().on_after_batch_transfer(batch, 0)
+    assert out["noisy"].dtype == torch.float32 and out["noisy"].flatten().tolist() == [0.0, 1.0]
+    assert out["clean"] is batch["clean"] and out["name"] == ["x"]

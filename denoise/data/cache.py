@@ -30,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch.utils.data import Dataset
 
 from denoise.data.io import read_raw, to_channels
-from denoise.data.pairs import ImagePair, crop, random_crop_box, random_dihedral, to_tensor
+from denoise.data.pairs import ImagePair, crop, dihedral_view, random_crop_box, to_tensor
 
 STORE_VERSION = 1
 
@@ -166,6 +166,14 @@ class PatchStore:
         return cls(folder)
 
 
+def _tensor(patch: np.ndarray) -> torch.Tensor:
+    """uint8 stays uint8 (``C x H x W``; 4x less to copy to the GPU, made float there by the datamodule);
+    uint16 becomes float32 in [0, 1]."""
+    if patch.dtype == np.uint8:
+        return torch.from_numpy(np.ascontiguousarray(np.asarray(patch).transpose(2, 0, 1)))
+    return to_tensor(np.asarray(patch))
+
+
 class StorePatches(Dataset):
     """Training samples from patch stores: a stored sub-image (by dataset weight), a random crop, flip/rot90."""
 
@@ -189,9 +197,11 @@ class StorePatches(Dataset):
         noisy_all, clean_all = store.arrays
         size = store.index["size"]
         top, left = random_crop_box(size, size, self.patch_size)
-        noisy = to_tensor(np.asarray(crop(noisy_all[item], top, left, self.patch_size)))
-        clean = to_tensor(np.asarray(crop(clean_all[item], top, left, self.patch_size)))
-        if self.augment:
-            noisy, clean = random_dihedral(noisy, clean)
+        noisy_patch = crop(noisy_all[item], top, left, self.patch_size)
+        clean_patch = crop(clean_all[item], top, left, self.patch_size)
+        if self.augment:  # views: the one copy below makes each patch contiguous, flipped and rotated
+            transform = int(torch.randint(0, 8, ()))
+            noisy_patch, clean_patch = dihedral_view(noisy_patch, transform), dihedral_view(clean_patch, transform)
+        noisy, clean = _tensor(noisy_patch), _tensor(clean_patch)
         dataset = store.index["pairs"][0]["dataset"] if store.index["pairs"] else ""
         return {"noisy": noisy, "clean": clean, "name": f"{store.folder.name}/{item}", "dataset": dataset}

@@ -102,6 +102,9 @@ class DenoiseDataModule(L.LightningDataModule):
         return {**batch, "noisy": noisy.contiguous(), "clean": clean.contiguous()}
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if isinstance(batch, dict):  # uint8 samples (the patch store) become float in [0, 1] on the device
+            batch = {k: v.float() / 255.0 if torch.is_tensor(v) and v.dtype == torch.uint8 else v
+                     for k, v in batch.items()}  # fmt: skip
         trainer = getattr(self, "trainer", None)
         if trainer is not None and trainer.training and (self.gpu_augment or self.mixup_alpha > 0):
             return self.augment_batch(batch)

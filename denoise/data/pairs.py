@@ -37,6 +37,13 @@ def dihedral(tensor: torch.Tensor, index: int) -> torch.Tensor:
     return torch.rot90(tensor, index % 4, dims=(-2, -1))
 
 
+def dihedral_view(image: np.ndarray, index: int) -> np.ndarray:
+    """:func:`dihedral` for an ``H x W x C`` array, as a view (no copy): the same 8 transforms."""
+    if index >= 4:
+        image = image[:, ::-1]
+    return np.rot90(image, index % 4, axes=(0, 1))
+
+
 def random_dihedral(*tensors: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
     """Apply the same random flip/rot90 to all tensors, keeping them aligned."""
     index = int(torch.randint(0, 8, (), generator=generator))
