@@ -130,3 +130,22 @@ def test_uint8_batches_become_float_after_transfer() -> None:
     out = DenoiseDataModule().on_after_batch_transfer(batch, 0)
     assert out["noisy"].dtype == torch.float32 and out["noisy"].flatten().tolist() == [0.0, 1.0]
     assert out["clean"] is batch["clean"] and out["name"] == ["x"]
+
+
+def test_ddp_ranks_share_one_store(tmp_path: Path) -> None:
+    """trainer=ddp_sim on SIDD: one process builds the store in prepare_data, both ranks train from it."""
+    from .conftest import read_results, run_cli
+
+    root = make_sidd(tmp_path / "sidd", "medium", scenes=SIDD_SCENES[:4])
+    cache = tmp_path / "cache"
+    result = run_cli(
+        "train.py", "data=sidd", f"data.root={root}", "trainer=ddp_sim", "data.store.size=48", "data.store.stride=32",
+        f"paths.cache_dir={cache}", "data.patch_size=32", "data.batch_size=2", "data.samples_per_epoch=8",
+        "data.num_workers=0", "data.pin_memory=false", "data.datasets.sidd.val_fraction=0.25", "model.net.depth=10",
+        "model.net.channels=8", "trainer.max_epochs=1", "logger=none", run_dir=tmp_path / "run",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert read_results(tmp_path / "run")["world_size"] == 2
+    stores = list((cache / "patches").iterdir())
+    assert len(stores) == 1 and not any(".tmp-" in p.name for p in stores)
+    assert (stores[0] / "index.json").is_file()

@@ -142,6 +142,26 @@ def test_fit_and_test_on_each_dataset_and_all_together(tmp_path: Path) -> None:
         results = read_results(run)
         assert np.isfinite(results["test/psnr"]) and results["global_step"] == 2
         sizes[name] = results
+    paired = [
+        "data=paired",
+        f"data.noisy_dir={tmp_path / 'pairs' / 'noisy'}",
+        f"data.clean_dir={tmp_path / 'pairs' / 'clean'}",
+    ]
+    for i, (scene, capture) in enumerate([(0, "010"), (0, "011"), (1, "010"), (1, "011"), (2, "010")]):
+        folder = roots["sidd"] / "Data" / SIDD_SCENES[scene]
+        instance = SIDD_SCENES[scene][:4]
+        for kind, sub in (("NOISY", "noisy"), ("GT", "clean")):
+            target = tmp_path / "pairs" / sub / f"{i}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes((folder / f"{instance}_{kind}_SRGB_{capture}.PNG").read_bytes())
+    run = tmp_path / "run_paired"
+    train(
+        compose_cfg(
+            "train", [*paired, *[o for o in tiny if "sidd" not in o], "data.datasets.paired.test_fraction=0.4"], run
+        )
+    )
+    assert np.isfinite(read_results(run)["test/psnr"]) and read_results(run)["global_step"] == 2
+
     overrides = ["data=real", *[f"data.{k}_root={v}" for k, v in roots.items()], *tiny]
     run = tmp_path / "run_real"
     with warnings.catch_warnings():
