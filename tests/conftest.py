@@ -39,6 +39,23 @@ TINY = [
 ]
 
 
+#: TINY for the real-pair datasets: small crops, a patch store that fits the fixtures' small images
+TINY_REAL = [
+    "data.patch_size=32",
+    "data.batch_size=4",
+    "data.samples_per_epoch=8",
+    "data.num_workers=0",
+    "data.store.size=48",
+    "data.store.stride=32",
+    "data.pin_memory=false",
+    "model.net.depth=10",
+    "model.net.channels=8",
+    "trainer.max_epochs=1",
+    "logger=none",
+    "~callbacks.rich_progress_bar",
+]
+
+
 def compose_cfg(config_name: str, overrides: Sequence[str], out_dir: Path, log_dir: Path | None = None) -> DictConfig:
     """Compose ``conf/<config_name>.yaml`` as ``@hydra.main`` would, with the run directory at ``out_dir``."""
     GlobalHydra.instance().clear()

@@ -18,7 +18,7 @@ from denoise.data.renoir import scan as scan_renoir
 from denoise.data.sidd import SIDD
 from denoise.tasks import train
 
-from .conftest import compose_cfg, read_results
+from .conftest import TINY_REAL, compose_cfg, read_results
 from .fixtures.real import NIND_TEST_SCENE, SIDD_SCENES, make_nind, make_renoir, make_sidd
 
 
@@ -117,21 +117,7 @@ def test_fit_and_test_on_each_dataset_and_all_together(tmp_path: Path) -> None:
         "renoir": make_renoir(tmp_path / "renoir"),
         "nind": make_nind(tmp_path / "nind"),
     }
-    tiny = [
-        "data.patch_size=32",
-        "data.batch_size=4",
-        "data.samples_per_epoch=8",
-        "data.num_workers=0",
-        "data.store.size=48",
-        "data.store.stride=32",
-        "data.pin_memory=false",
-        "model.net.depth=10",
-        "model.net.channels=8",
-        "trainer.max_epochs=1",
-        "logger=none",
-        "~callbacks.rich_progress_bar",
-        "data.datasets.sidd.val_fraction=0.25",
-    ]
+    tiny = [*TINY_REAL, "data.datasets.sidd.val_fraction=0.25"]
     sizes = {}
     for name, root in roots.items():
         overrides = [f"data={name}", f"data.root={root}", *[o for o in tiny if "sidd" not in o or name == "sidd"]]

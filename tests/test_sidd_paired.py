@@ -20,7 +20,7 @@ from denoise.data.sidd import SIDD, parse_scene, read_submission, scan
 from denoise.models.dncnn import DnCNN
 from denoise.tasks import evaluate, train
 
-from .conftest import SHARED_DATA, compose_cfg, read_results
+from .conftest import SHARED_DATA, TINY_REAL, compose_cfg, read_results
 from .fixtures.real import SIDD_SCENES, make_sidd, sidd_blocks, write_mat_v5, write_mat_v73
 
 
@@ -154,22 +154,7 @@ def test_lightning_fit_and_test_on_sidd(tmp_path: Path) -> None:
     noisy, clean = sidd_blocks(images=1, blocks=2)
     write_mat_v5(root / "ValidationNoisyBlocksSrgb.mat", "ValidationNoisyBlocksSrgb", noisy)
     write_mat_v5(root / "ValidationGtBlocksSrgb.mat", "ValidationGtBlocksSrgb", clean)
-    overrides = [
-        "data=sidd",
-        f"data.root={root}",
-        "data.patch_size=32",
-        "data.batch_size=4",
-        "data.samples_per_epoch=8",
-        "data.num_workers=0",
-        "data.store.size=48",
-        "data.store.stride=32",
-        "data.pin_memory=false",
-        "model.net.depth=10",
-        "model.net.channels=8",
-        "trainer.max_epochs=1",
-        "logger=none",
-        "~callbacks.rich_progress_bar",
-    ]
+    overrides = ["data=sidd", f"data.root={root}", *TINY_REAL]
     run = tmp_path / "run"
     train(compose_cfg("train", overrides, run))
     results = read_results(run)

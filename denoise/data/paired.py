@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from denoise.data.io import list_images
-from denoise.data.pairs import ImagePair, split_by_group
+from denoise.data.pairs import ImagePair, split_three_ways
 
 
 def match_by_name(noisy_dir: str | Path, clean_dir: str | Path) -> list[ImagePair]:
@@ -39,9 +39,8 @@ class FolderPairs:
         pairs = match_by_name(self.noisy_dir, self.clean_dir)
         if self.test_fraction >= 1.0:
             return {"train": [], "val": pairs, "test": pairs}
-        rest, test = split_by_group(pairs, self.test_fraction)
-        train, val = split_by_group(rest, self.val_fraction / max(1e-9, 1.0 - self.test_fraction))
-        return {"train": train, "val": val or test, "test": test}
+        splits = split_three_ways(pairs, self.val_fraction, self.test_fraction)
+        return {**splits, "val": splits["val"] or splits["test"]}
 
     def blocks(self, split: str) -> None:
         return None

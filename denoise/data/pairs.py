@@ -189,3 +189,13 @@ def split_by_group(
         step = len(groups) / count
         held = {groups[int(i * step)] for i in range(count)}
     return [p for p in pairs if p.group not in held], [p for p in pairs if p.group in held]
+
+
+def split_three_ways(
+    pairs: Sequence[ImagePair], val_fraction: float, test_fraction: float
+) -> dict[str, list[ImagePair]]:
+    """train / val / test by whole groups: ``test_fraction`` of all groups, then ``val_fraction`` of all groups
+    from the rest."""
+    rest, test = split_by_group(pairs, test_fraction)
+    train, val = split_by_group(rest, val_fraction / max(1e-9, 1.0 - test_fraction))
+    return {"train": train, "val": val, "test": test}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from denoise.data.pairs import ImagePair, split_by_group
+from denoise.data.pairs import ImagePair, split_three_ways
 
 PUBLISHED = "http://ani.stat.fsu.edu/~abarbu/Renoir.html (Mi3_Aligned, T3i_Aligned, S90_Aligned)"
 LAYOUT = f"""Expected RENOIR's aligned releases under data.root:
@@ -81,9 +81,7 @@ class RENOIR:
 
     def splits(self) -> dict[str, list[ImagePair]]:
         if self._splits is None:
-            rest, test = split_by_group(scan(self.root, self.clean), self.test_fraction)
-            train, val = split_by_group(rest, self.val_fraction / max(1e-9, 1.0 - self.test_fraction))
-            self._splits = {"train": train, "val": val, "test": test}
+            self._splits = split_three_ways(scan(self.root, self.clean), self.val_fraction, self.test_fraction)
         return self._splits
 
     def blocks(self, split: str) -> None:

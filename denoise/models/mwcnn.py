@@ -29,8 +29,9 @@ Gray parameter count, 3 levels (convs with biases; BN weight+bias = 2 per channe
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from denoise.inference import pad_to_multiple
 
 
 def haar_dwt(x: torch.Tensor) -> torch.Tensor:
@@ -97,11 +98,7 @@ class MWCNN(nn.Module):
         self.deepest = nn.Sequential(block(into, width), *(block(width, width) for _ in range(6)), block(width, into))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        height, width = x.shape[-2:]
-        multiple = self.size_multiple
-        pad_h, pad_w = (-height) % multiple, (-width) % multiple
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect" if pad_h < height and pad_w < width else "replicate")
+        x, (height, width) = pad_to_multiple(x, self.size_multiple)
         subbands = []
         h = x
         for encoder in self.encoders:

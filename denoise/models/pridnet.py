@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from denoise.inference import pad_to_multiple
+
 POOL_SCALES = (1, 2, 4, 8, 16)
 
 
@@ -130,10 +132,7 @@ class PRIDNet(nn.Module):
         self.out = nn.Conv2d(7 * in_channels, in_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        height, width = x.shape[-2:]
-        pad_h, pad_w = (-height) % self.size_multiple, (-width) % self.size_multiple
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect" if pad_h < height and pad_w < width else "replicate")
+        x, (height, width) = pad_to_multiple(x, self.size_multiple)
         features = torch.cat((x, self.estimate(x)), dim=1)
         size = features.shape[-2:]
         branches = [features]
