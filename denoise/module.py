@@ -59,7 +59,7 @@ class DenoiseModule(L.LightningModule):
         self.stage_metrics = nn.ModuleDict(
             {f"{stage}_{name}": MeanMetric() for stage in ("val", "test") for name in METRICS}
         )
-        self._logged_images = 0
+        self._examples: list[tuple[str, torch.Tensor]] = []
         self._per_dataset: list[str] = []
 
     def setup(self, stage: str) -> None:
@@ -128,8 +128,7 @@ class DenoiseModule(L.LightningModule):
 
     # -- example images -------------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
-        self._logged_images = 0
-        self._examples: list[tuple[str, torch.Tensor]] = []
+        self._examples = []
 
     def _collect_examples(self, batch: Mapping[str, Any], denoised: torch.Tensor) -> None:
         """Keep a noisy | denoised | clean strip of the first few validation images (center crops)."""
@@ -137,7 +136,7 @@ class DenoiseModule(L.LightningModule):
             return
         size = self.hparams.log_image_size
         for i in range(denoised.shape[0]):
-            if self._logged_images >= self.hparams.log_images:
+            if len(self._examples) >= self.hparams.log_images:
                 return
             if "weight" in batch and float(batch["weight"][i]) == 0.0:
                 continue
@@ -146,13 +145,12 @@ class DenoiseModule(L.LightningModule):
             top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
             strips = [s[:, top : top + size, left : left + size] for s in strips]
             grid = torch.cat(strips, dim=-1).detach().cpu()
-            name = batch["name"][i] if "name" in batch else str(self._logged_images)
+            name = batch["name"][i] if "name" in batch else str(len(self._examples))
             self._examples.append((str(name), grid))
-            self._logged_images += 1
 
     def on_validation_epoch_end(self) -> None:
         self._log_per_dataset("val")
-        examples = getattr(self, "_examples", [])
+        examples = self._examples
         if not examples:
             return
         for logger in self._image_loggers():

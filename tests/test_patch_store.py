@@ -149,3 +149,18 @@ def test_ddp_ranks_share_one_store(tmp_path: Path) -> None:
     stores = list((cache / "patches").iterdir())
     assert len(stores) == 1 and not any(".tmp-" in p.name for p in stores)
     assert (stores[0] / "index.json").is_file()
+
+
+def test_store_refuses_a_mismatched_pair_like_the_decoding_path(tmp_path: Path) -> None:
+    from denoise.data.io import ImageReadError
+    from denoise.data.pairs import ImagePair
+
+    write_image(tmp_path / "n.png", np.zeros((64, 64, 3), np.float32))
+    write_image(tmp_path / "c.png", np.zeros((64, 60, 3), np.float32))
+    pair = ImagePair(tmp_path / "n.png", (tmp_path / "c.png",), "x", "sidd", "g")
+    try:
+        PatchStore.build([pair], tmp_path / "cache", "sidd", size=32, stride=32, progress=False)
+    except ImageReadError as err:
+        assert "pair x: the images differ in size" in str(err)
+    else:
+        raise AssertionError("a mismatched pair went into the store")

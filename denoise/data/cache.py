@@ -30,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch.utils.data import Dataset
 
 from denoise.data.io import read_raw, to_channels
-from denoise.data.pairs import ImagePair, crop, dihedral_view, random_crop_box, to_tensor
+from denoise.data.pairs import ImagePair, aligned, crop, dihedral_view, random_crop_box, to_tensor
 
 STORE_VERSION = 1
 
@@ -75,10 +75,7 @@ def _bit_depth(path: Path) -> int:
 
 def _load_raw(pair: ImagePair, channels: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     """The pair at the store's depth: uint8 as stored, or uint16 (8-bit sources scaled by 257, exact)."""
-    images = [to_channels(read_raw(p), channels, p) for p in (pair.noisy, *pair.clean)]
-    height = min(i.shape[0] for i in images)
-    width = min(i.shape[1] for i in images)
-    images = [i[:height, :width] for i in images]
+    images = aligned(pair, [to_channels(read_raw(p), channels, p) for p in (pair.noisy, *pair.clean)])
     if dtype == np.uint16:
         images = [i.astype(np.uint16) * 257 if i.dtype == np.uint8 else i for i in images]
     clean = images[1] if len(images) == 2 else np.round(np.mean(images[1:], axis=0)).astype(dtype)

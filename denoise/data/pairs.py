@@ -82,20 +82,24 @@ class ImagePair:
     crop_to_common: bool = False  # tolerate a few pixels of size difference (RENOIR), with a warning
 
 
+def aligned(pair: ImagePair, images: list[np.ndarray]) -> list[np.ndarray]:
+    """The pair's images (noisy first) at one size: equal sizes pass, a few pixels of difference are cropped
+    with a warning where the layout allows it (``crop_to_common``), anything else is an error naming the files."""
+    shapes = {image.shape[:2] for image in images}
+    if len(shapes) == 1:
+        return images
+    paths = (pair.noisy, *pair.clean)
+    sizes = ", ".join(f"{p} is {i.shape[0]}x{i.shape[1]}" for p, i in zip(paths, images, strict=True))
+    if not pair.crop_to_common:
+        raise ImageReadError(f"pair {pair.name}: the images differ in size ({sizes}); expected equal sizes")
+    height, width = min(s[0] for s in shapes), min(s[1] for s in shapes)
+    warnings.warn(f"pair {pair.name}: sizes differ ({sizes}); cropping to {height}x{width}", stacklevel=3)
+    return [image[:height, :width] for image in images]
+
+
 def load_pair(pair: ImagePair, channels: int) -> tuple[np.ndarray, np.ndarray]:
     """Decode a pair as float32 ``H x W x C`` in [0, 1] (each file scaled by its own bit depth)."""
-    noisy = read_image(pair.noisy, channels)
-    cleans = [read_image(path, channels) for path in pair.clean]
-    images = [noisy, *cleans]
-    shapes = {image.shape[:2] for image in images}
-    if len(shapes) > 1:
-        paths = (pair.noisy, *pair.clean)
-        sizes = ", ".join(f"{p} is {i.shape[0]}x{i.shape[1]}" for p, i in zip(paths, images, strict=True))
-        if not pair.crop_to_common:
-            raise ImageReadError(f"pair {pair.name}: the images differ in size ({sizes}); expected equal sizes")
-        height, width = min(s[0] for s in shapes), min(s[1] for s in shapes)
-        warnings.warn(f"pair {pair.name}: sizes differ ({sizes}); cropping to {height}x{width}", stacklevel=2)
-        images = [image[:height, :width] for image in images]
+    images = aligned(pair, [read_image(path, channels) for path in (pair.noisy, *pair.clean)])
     clean = images[1] if len(images) == 2 else np.mean(images[1:], axis=0, dtype=np.float32)
     return images[0], clean
 
