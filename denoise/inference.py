@@ -1,10 +1,33 @@
-"""Running a network on whole images of any size."""
+"""Running a network on whole images of any size: padding, overlapping tiles, x8 self-ensemble.
+
+* **Padding.** Networks that down-sample need a height/width multiple (``size_multiple``). The image is
+  reflect-padded at the bottom/right up to it and the output cropped back.
+* **Tiles.** Above ``tile`` pixels a side, the (padded) image is cut into ``tile x tile`` tiles that overlap
+  by at least ``overlap`` pixels, at positions that are multiples of the network's ``size_multiple`` (so a
+  wavelet or strided network sees every tile on the same grid as the whole image). Each tile's output is
+  weighted by a map that is 0 in the outer ``margin`` of every inner tile edge and ramps linearly to 1 over
+  the middle quarter of the overlap; the blended image is the weighted sum over the sum of weights (KAIR's
+  and SwinIR's overlapping tiles, with a ramp instead of a plain average so seams are invisible). A pixel
+  therefore only takes values from tiles where it lies at least ``margin = (overlap - overlap // 4) // 2``
+  pixels inside: for a network whose receptive-field radius is at most ``margin`` the tiled output *equals*
+  the whole-image output. Networks with global context (channel attention over the whole image: PRIDNet,
+  NAFNet) see each tile's statistics instead, which is the usual price of bounded memory.
+* **Self-ensemble.** ``ensemble=True`` averages the outputs over the 8 flips/rotations (Lim et al. 2017's
+  x8 geometric self-ensemble), each inverted back.
+
+Memory is bounded by one tile's activations plus the image and two full-size accumulators.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+#: ``progress(advance, total)``: called after each tile with the number of tiles done and the total
+Progress = Callable[[int, int], None]
 
 
 def size_multiple(net: nn.Module) -> int:
@@ -22,7 +45,143 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     return x, (height, width)
 
 
+def _device_of(net: nn.Module, default: torch.device) -> torch.device:
+    parameter = next(iter(net.parameters()), None)
+    return parameter.device if parameter is not None else default
+
+
 def run_padded(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``net(x)`` for any input size: pad to the network's multiple, run, crop back."""
+    """``net(x)`` for any input size: pad to the network's multiple, run, crop back (on ``x``'s device)."""
     padded, (height, width) = pad_to_multiple(x, size_multiple(net))
-    return net(padded)[..., :height, :width]
+    device = _device_of(net, x.device)
+    return net(padded.to(device))[..., :height, :width].to(x.device)
+
+
+def tile_starts(length: int, tile: int, stride: int) -> list[int]:
+    """Start offsets of tiles of ``tile`` pixels every ``stride`` pixels, the last one flush with the end."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, stride))
+    return [*starts, length - tile]
+
+
+def blend_weights(length: int, start: int, total: int, overlap: int) -> torch.Tensor:
+    """One axis of a tile's weight map: 0 in the outer margin of each inner edge, a linear ramp, then 1.
+
+    Edges on the image border are not inner edges and keep weight 1 up to the border.
+    """
+    ramp = max(overlap // 4, 1)
+    margin = (overlap - ramp) // 2
+    distance = torch.arange(length, dtype=torch.float32)
+    weight = torch.ones(length)
+    if start > 0:  # an inner edge at the start of the tile
+        weight = torch.minimum(weight, ((distance - margin + 1) / (ramp + 1)).clamp(0, 1))
+    if start + length < total:  # an inner edge at the end
+        weight = torch.minimum(weight, ((length - 1 - distance - margin + 1) / (ramp + 1)).clamp(0, 1))
+    return weight
+
+
+def tile_grid(height: int, width: int, tile: int, overlap: int, multiple: int = 1) -> list[tuple[int, int, int, int]]:
+    """``(top, left, tile_height, tile_width)`` of every tile of a ``height x width`` image (already padded
+    to ``multiple``), with tile size and stride rounded down to the multiple."""
+    if overlap < 0:
+        raise ValueError(f"overlap={overlap}: expected >= 0")
+    size = max(tile // multiple * multiple, multiple)
+    if size - overlap < multiple:
+        raise ValueError(
+            f"tile={tile} is too small for overlap={overlap}: expected tile >= overlap + {multiple} "
+            f"(the network's size multiple)"
+        )
+    stride = (size - overlap) // multiple * multiple
+    tiles = []
+    for top in tile_starts(height, size, stride):
+        for left in tile_starts(width, size, stride):
+            tiles.append((top, left, min(size, height), min(size, width)))
+    return tiles
+
+
+def _whole(net: nn.Module, x: torch.Tensor, progress: Progress | None) -> torch.Tensor:
+    out = run_padded(net, x)
+    if progress is not None:
+        progress(1, 1)
+    return out
+
+
+@torch.no_grad()
+def run_tiled(
+    net: nn.Module,
+    x: torch.Tensor,
+    tile: int,
+    overlap: int = 32,
+    progress: Progress | None = None,
+) -> torch.Tensor:
+    """``net(x)`` computed tile by tile and blended (see the module docstring); ``tile <= 0``: whole image.
+
+    Tiles run on the network's device; the accumulators stay on ``x``'s device, so a photo larger than
+    the GPU's memory can stay in host memory.
+    """
+    if tile <= 0 or max(x.shape[-2:]) <= tile:
+        return _whole(net, x, progress)
+    multiple = size_multiple(net)
+    padded, (height, width) = pad_to_multiple(x, multiple)
+    full_h, full_w = padded.shape[-2:]
+    tiles = tile_grid(full_h, full_w, tile, overlap, multiple)
+    device = _device_of(net, x.device)
+    out: torch.Tensor | None = None
+    weight_sum = torch.zeros(1, 1, full_h, full_w, device=x.device)
+    for done, (top, left, tile_h, tile_w) in enumerate(tiles, start=1):
+        patch = padded[..., top : top + tile_h, left : left + tile_w].to(device)
+        result = net(patch).to(x.device, torch.float32)
+        if out is None:
+            out = torch.zeros(x.shape[0], result.shape[1], full_h, full_w, device=x.device)
+        weight = torch.outer(
+            blend_weights(tile_h, top, full_h, overlap), blend_weights(tile_w, left, full_w, overlap)
+        ).to(x.device)
+        out[..., top : top + tile_h, left : left + tile_w] += result * weight
+        weight_sum[..., top : top + tile_h, left : left + tile_w] += weight
+        if progress is not None:
+            progress(done, len(tiles))
+    assert out is not None
+    return (out / weight_sum)[..., :height, :width]
+
+
+def dihedral(x: torch.Tensor, index: int) -> torch.Tensor:
+    """Transform ``index`` (0-7) of the dihedral group: ``index % 4`` quarter turns, then a flip if >= 4."""
+    x = torch.rot90(x, index % 4, dims=(-2, -1))
+    return torch.flip(x, dims=(-1,)) if index >= 4 else x
+
+
+def inverse_dihedral(x: torch.Tensor, index: int) -> torch.Tensor:
+    """Undo :func:`dihedral`."""
+    if index >= 4:
+        x = torch.flip(x, dims=(-1,))
+    return torch.rot90(x, -(index % 4), dims=(-2, -1))
+
+
+def denoise_image(
+    net: nn.Module,
+    x: torch.Tensor,
+    tile: int = 0,
+    overlap: int = 32,
+    ensemble: bool = False,
+    progress: Progress | None = None,
+) -> torch.Tensor:
+    """The network's output for a ``B x C x H x W`` image of any size: padded, tiled above ``tile`` pixels
+    a side (``0``: the whole image at once), and averaged over the 8 flips/rotations with ``ensemble``.
+
+    Tiles and the ensemble run without autograd; a plain whole-image call keeps it (for a loss).
+    """
+    if not ensemble:
+        if tile <= 0 or max(x.shape[-2:]) <= tile:
+            return _whole(net, x, progress)  # outside run_tiled's no_grad: a loss can flow through
+        return run_tiled(net, x, tile, overlap, progress)
+    total = 0.0
+
+    def report(done: int, count: int, offset: int = 0) -> None:
+        if progress is not None:
+            progress(offset * count + done, 8 * count)
+
+    for index in range(8):
+        result = run_tiled(net, dihedral(x, index), tile, overlap, lambda d, c, i=index: report(d, c, i))
+        total = total + inverse_dihedral(result.float(), index)
+    return total / 8

@@ -2,7 +2,8 @@
 
 Images are in [0, 1] (data range 1) and are clamped to it first; PSNR and SSIM are computed per image and
 then averaged over images (never over pixels of a whole set). SSIM uses the 11x11 Gaussian window with
-sigma 1.5 of Wang et al. 2004, averaged over channels.
+sigma 1.5 of Wang et al. 2004, averaged over channels and over the windows inside the image (as the
+authors' code and scikit-image do).
 """
 
 from __future__ import annotations
@@ -17,13 +18,33 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return peak_signal_noise_ratio(pred, target, data_range=1.0, reduction="none", dim=(1, 2, 3))
 
 
+#: half the 11x11 window: the border where the window would reach outside the image
+_SSIM_BORDER = 5
+
+
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """SSIM of each image of a ``B x C x H x W`` batch (shape ``B``)."""
+    """SSIM of each image of a ``B x C x H x W`` batch (shape ``B``).
+
+    torchmetrics computes the SSIM map at every pixel, reflecting the image at its border; Wang et al.'s
+    reference code and scikit-image average only the windows that lie inside the image. The map is
+    therefore cropped by half the window before averaging, which makes the values match
+    ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``.
+    """
     pred, target = pred.float().clamp(0, 1), target.float().clamp(0, 1)
-    values = structural_similarity_index_measure(
-        pred, target, data_range=1.0, gaussian_kernel=True, sigma=1.5, kernel_size=11, reduction="none"
+    _, ssim_map = structural_similarity_index_measure(
+        pred,
+        target,
+        data_range=1.0,
+        gaussian_kernel=True,
+        sigma=1.5,
+        kernel_size=11,
+        reduction="none",
+        return_full_image=True,
     )
-    return values.reshape(pred.shape[0])
+    border = _SSIM_BORDER
+    if min(ssim_map.shape[-2:]) > 2 * border:  # images smaller than the window keep every position
+        ssim_map = ssim_map[..., border:-border, border:-border]
+    return ssim_map.reshape(pred.shape[0], -1).mean(dim=1)
 
 
 def image_metrics(denoised: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -17,7 +17,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from denoise.config import build, to_plain
-from denoise.inference import run_padded
+from denoise.inference import denoise_image
 from denoise.losses import get_loss
 from denoise.metrics import image_metrics
 
@@ -28,6 +28,8 @@ def to_uint8_hwc(image: torch.Tensor) -> Any:
 
 
 METRICS = ("psnr", "ssim", "psnr_noisy", "ssim_noisy", "loss")
+#: how validation/test images run (denoise/inference.py): whole, or in overlapping tiles; x8 ensemble
+DEFAULT_INFERENCE = {"tile": 0, "overlap": 32, "ensemble": False}
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
 
 
@@ -42,6 +44,7 @@ class DenoiseModule(L.LightningModule):
         scheduler: Mapping[str, Any] | None = None,
         log_images: int = 4,
         log_image_size: int = 256,
+        inference: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(
@@ -52,6 +55,7 @@ class DenoiseModule(L.LightningModule):
                 "scheduler": to_plain(scheduler) if scheduler is not None else None,
                 "log_images": log_images,
                 "log_image_size": log_image_size,
+                "inference": {**DEFAULT_INFERENCE, **to_plain(inference or {})},
             }
         )
         self.net: nn.Module = build(self.hparams.net, what="model.net")
@@ -75,8 +79,10 @@ class DenoiseModule(L.LightningModule):
                         self.stage_metrics[key] = MeanMetric().to(self.device)
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
-        """Denoise a batch of any height and width (padded to the network's multiple, cropped back)."""
-        return run_padded(self.net, noisy)
+        """Denoise a batch of any height and width (padded to the network's multiple, cropped back; tiled
+        above ``inference.tile`` pixels a side)."""
+        options = self.hparams.get("inference") or DEFAULT_INFERENCE
+        return denoise_image(self.net, noisy, int(options["tile"]), int(options["overlap"]), bool(options["ensemble"]))
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         pred = self.net(batch["noisy"])

@@ -1,4 +1,5 @@
-"""Results as files and tables: results.json, results.csv, results.md and a rich table on the console."""
+"""Results as files, tables and pictures: results.json/.csv/.md, a rich table, a PSNR/SSIM bar chart and
+image grids (noisy | every method | clean, each with a zoomed crop)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -90,3 +92,97 @@ def method_rows(
             "images": images,
         },
     ]
+
+
+# -- pictures -----------------------------------------------------------------------------------------
+KIND_COLORS = {"input": "#9e9e9e", "filter": "#4c72b0", "model": "#dd8452"}
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_psnr_ssim(path: Path, rows: Sequence[Mapping[str, Any]], title: str = "") -> Path:
+    """Horizontal bars of PSNR and SSIM per method (coloured by kind: input, filter, model), best on top."""
+    plt = _pyplot()
+    labels = [str(r["method"]) for r in rows][::-1]
+    colors = [KIND_COLORS.get(str(r.get("kind")), "#55a868") for r in rows][::-1]
+    height = max(2.5, 0.42 * len(rows) + 1.2)
+    fig, axes = plt.subplots(1, 2, figsize=(11, height), sharey=True)
+    for ax, metric, unit in ((axes[0], "psnr", "PSNR (dB)"), (axes[1], "ssim", "SSIM")):
+        values = [float(r[metric]) for r in rows][::-1]
+        bars = ax.barh(labels, values, color=colors)
+        low = min(values)
+        span = max(values) - low or 1.0
+        ax.set_xlim(low - 0.15 * span if metric == "psnr" else max(0.0, low - 0.15 * span), max(values) + 0.18 * span)
+        ax.bar_label(bars, labels=[f"{v:.2f}" if metric == "psnr" else f"{v:.4f}" for v in values], padding=3)
+        ax.set_xlabel(unit)
+        ax.grid(axis="x", alpha=0.3)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in KIND_COLORS.values()]
+    fig.legend(handles, list(KIND_COLORS), loc="lower right", ncol=3, frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def zoom_box(clean: np.ndarray, size: int) -> tuple[int, int, int]:
+    """``(top, left, size)`` of the square with the most detail (gradient energy) in an ``H x W x C`` image:
+    where denoisers differ most visibly."""
+    gray = clean.astype(np.float32).mean(axis=2)
+    size = max(1, min(size, *gray.shape))
+    energy = np.abs(np.diff(gray, axis=0, append=gray[-1:])) + np.abs(np.diff(gray, axis=1, append=gray[:, -1:]))
+    integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    sums = integral[size:, size:] - integral[:-size, size:] - integral[size:, :-size] + integral[:-size, :-size]
+    top, left = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    return int(top), int(left), size
+
+
+def image_grid(
+    path: Path,
+    panels: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    box: tuple[int, int, int, float],
+    title: str = "",
+    columns: int = 6,
+) -> Path:
+    """Save a grid of ``(caption, thumbnail, crop)`` panels: each thumbnail with the crop's box drawn on it,
+    the crop enlarged below. ``box`` is ``(top, left, size, scale)`` in full-resolution pixels and the
+    thumbnail's scale. Images are ``H x W x C`` floats in [0, 1]."""
+    plt = _pyplot()
+    columns = max(1, min(columns, len(panels)))
+    rows = -(-len(panels) // columns)
+    thumb_h, thumb_w = panels[0][1].shape[:2]
+    panel_w = 2.6
+    fig, axes = plt.subplots(
+        2 * rows, columns, figsize=(panel_w * columns, rows * panel_w * (thumb_h / thumb_w + 1) + 0.6), squeeze=False
+    )
+    top, left, size, scale = box
+    for ax in axes.flat:
+        ax.axis("off")
+    for index, (caption, thumbnail, crop) in enumerate(panels):
+        row, column = divmod(index, columns)
+        for ax, image in ((axes[2 * row][column], thumbnail), (axes[2 * row + 1][column], crop)):
+            shown = np.clip(image, 0, 1)
+            if shown.shape[2] == 1:
+                ax.imshow(shown[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            else:
+                ax.imshow(shown, interpolation="nearest")
+        axes[2 * row][column].set_title(caption, fontsize=9)
+        axes[2 * row][column].add_patch(
+            plt.Rectangle((left * scale, top * scale), size * scale, size * scale, fill=False, color="#ff3030", lw=1.2)
+        )
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

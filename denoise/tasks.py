@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-import time
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,18 +19,32 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate as hydra_instantiate
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from denoise.checkpoint import load_network, safe_load
+from denoise.comparison import (
+    PER_IMAGE_COLUMNS,
+    Method,
+    compare,
+    filter_method,
+    mean_scores,
+    model_method,
+    summary_rows,
+    unique_labels,
+)
+from denoise.config import to_plain
 from denoise.data.datamodule import DenoiseDataModule
+from denoise.data.io import read_image
+from denoise.filters import FILTER_NAMES
 from denoise.inference import run_padded
 from denoise.loggers import ResilientWandbLogger
-from denoise.metrics import image_metrics
 from denoise.report import (
     RESULT_COLUMNS,
+    image_grid,
+    markdown_table,
     method_rows,
+    plot_psnr_ssim,
     print_table,
     write_csv,
     write_json,
@@ -51,6 +65,32 @@ def instantiate(config: Any, **kwargs: Any) -> Any:
         if isinstance(err.__cause__, ValueError | OSError | TypeError):
             raise err.__cause__ from None
         raise
+
+
+#: the config tree of this checkout
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def model_specs(
+    conf_dir: Path = CONF_DIR, channels: int = 3, names: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The network spec of ``conf/model/<name>.yaml`` (every one by default), composed by Hydra with
+    ``data.channels`` set, as ``train.py model=<name>`` would build it."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    available = sorted(p.stem for p in (conf_dir / "model").glob("*.yaml"))
+    for name in names or []:
+        if name not in available:
+            raise ValueError(f"model={name!r} is unknown; expected one of {available} (conf/model)")
+    specs = {}
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir.resolve())):
+        for name in names or available:
+            cfg = compose(config_name="train", overrides=[f"model={name}", f"data.grayscale={channels == 1}"])
+            specs[name] = OmegaConf.to_container(cfg.model.net, resolve=True)
+    GlobalHydra.instance().clear()
+    return specs
 
 
 def run_dir() -> Path:
@@ -110,7 +150,7 @@ def train(cfg: DictConfig) -> float | None:
     out = run_dir()
 
     datamodule: DenoiseDataModule = instantiate(cfg.data)
-    model: L.LightningModule = instantiate(cfg.model)
+    model: L.LightningModule = instantiate(cfg.model, inference=to_plain(cfg.get("inference")))
     loggers: list[Logger] = instantiate_group(cfg.get("logger"), "logger")
     callbacks: list[Callback] = instantiate_group(cfg.get("callbacks"), "callbacks")
     if not loggers:  # Lightning refuses an LR monitor without a logger
@@ -176,7 +216,7 @@ def _device(name: str) -> torch.device:
 
 
 def write_submissions(datamodule: DenoiseDataModule, net: torch.nn.Module, device: torch.device, out: Path) -> list:
-    """Benchmark files of datasets that define them (SIDD: SubmitSrgb.csv / .mat) into the run directory."""
+    """Benchmark files of datasets that define them (SIDD: SubmitSrgb.csv / .mat) into ``out``."""
 
     def denoise_array(image: Any) -> Any:
         x = torch.from_numpy(image).permute(2, 0, 1)[None].to(device)
@@ -191,67 +231,193 @@ def write_submissions(datamodule: DenoiseDataModule, net: torch.nn.Module, devic
     return files
 
 
+def filter_sigma(cfg: DictConfig, datamodule: DenoiseDataModule) -> float | None:
+    """The noise level handed to the filters ([0, 1] scale), or None for a per-image estimate."""
+    setting = cfg.get("filter_sigma", "auto")
+    if setting in (None, "auto"):
+        return datamodule.noise_sigma
+    if setting == "estimate":
+        return None
+    try:
+        value = float(setting)
+    except (TypeError, ValueError):
+        value = -1.0
+    if value < 0:
+        raise ValueError(f"filter_sigma={setting!r}: expected auto, estimate, or a number >= 0 on the 0-255 scale")
+    return value / 255.0
+
+
+def filter_names(cfg: DictConfig) -> list[str]:
+    """``filters=[bm3d,nlm]`` or ``filters=all``, checked against the configs under ``filter``."""
+    chosen = cfg.get("filters") or []
+    chosen = [chosen] if isinstance(chosen, str) else [str(name) for name in chosen]
+    available = list(cfg.get("filter") or {})
+    if "all" in chosen:
+        return [n for n in FILTER_NAMES if n in available] + [n for n in available if n not in FILTER_NAMES]
+    for name in chosen:
+        if name not in available:
+            raise ValueError(f"filters: unknown filter {name!r}; expected names from {available} (conf/filter), or all")
+    return list(dict.fromkeys(chosen))
+
+
+def checkpoint_paths(cfg: DictConfig) -> list[str]:
+    """``ckpt_path`` (one) and ``ckpt_paths`` (a list), in that order."""
+    paths = [cfg.ckpt_path] if cfg.get("ckpt_path") else []
+    more = cfg.get("ckpt_paths") or []
+    paths += [more] if isinstance(more, str) else list(more)
+    return [str(p) for p in paths]
+
+
+def load_models(cfg: DictConfig, datamodule: DenoiseDataModule, device: torch.device) -> list[Method]:
+    """Every checkpoint as a method, checked against the data's channels."""
+    net_spec = OmegaConf.to_container(cfg.model.net) if cfg.get("model") else None
+    loaded = []
+    for i, path in enumerate(checkpoint_paths(cfg)):
+        key = "ckpt_path" if cfg.get("ckpt_path") and i == 0 else f"ckpt_paths[{i - bool(cfg.get('ckpt_path'))}]"
+        net, spec = load_network(path, net_spec, key=key)
+        channels = spec.get("in_channels")
+        if channels is not None and channels != datamodule.channels:
+            raise ValueError(
+                f"{key}={path} expects {channels}-channel images but the data gives {datamodule.channels}; "
+                f"set data.grayscale={'true' if channels == 1 else 'false'}"
+            )
+        loaded.append((spec["_target_"].rsplit(".", 1)[-1], path, net.to(device)))
+    labels = unique_labels([name for name, _, _ in loaded], [path for _, path, _ in loaded])
+    options = cfg.get("inference") or {}
+    return [
+        model_method(
+            label,
+            net,
+            path,
+            tile=int(options.get("tile", 0)),
+            overlap=int(options.get("overlap", 32)),
+            ensemble=bool(options.get("ensemble", False)),
+        )
+        for label, (_, path, net) in zip(labels, loaded, strict=True)
+    ]
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", Path(name).stem).strip("_") or "image"
+
+
+def log_comparison(loggers: list[Logger], rows: list[dict[str, Any]], pictures: dict[str, Path]) -> None:
+    """The results table and the pictures to W&B (a Table and Images) or TensorBoard (text and images)."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            import wandb
+
+            data = [[row.get(c) for c in RESULT_COLUMNS] for row in rows]
+            table = wandb.Table(columns=list(RESULT_COLUMNS), data=data)
+            payload: dict[str, Any] = {"evaluate/results": table}
+            payload.update({f"evaluate/{name}": wandb.Image(str(path)) for name, path in pictures.items()})
+            logger.experiment.log(payload)
+            for row in rows:
+                logger.experiment.summary[f"{row['method']}/psnr"] = row["psnr"]
+                logger.experiment.summary[f"{row['method']}/ssim"] = row["ssim"]
+        elif isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_text("evaluate/results", markdown_table(rows, RESULT_COLUMNS))
+            for name, path in pictures.items():
+                image = read_image(path, channels=3)
+                logger.experiment.add_image(f"evaluate/{name}", image, dataformats="HWC")
+            logger.experiment.flush()
+
+
 @torch.no_grad()
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Test a checkpoint (Lightning or plain state dict) on the data's test split; write results files."""
+    """Every chosen filter and checkpoint on the data's test split: results.json/.csv/.md, per_image.csv,
+    psnr_ssim.png and image grids in the run directory (and the logger, if one is configured)."""
     OmegaConf.resolve(cfg)
-    if not cfg.get("ckpt_path"):
-        raise ValueError("ckpt_path is required: python evaluate.py ckpt_path=PATH (a .ckpt or a state dict)")
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, verbose=False)
     out = run_dir()
-    datamodule: DenoiseDataModule = instantiate(cfg.data)
-    net_spec = cfg.model.net if cfg.get("model") else None
-    net, spec = load_network(cfg.ckpt_path, OmegaConf.to_container(net_spec) if net_spec is not None else None)
-    channels = spec.get("in_channels")
-    if channels is not None and channels != datamodule.channels:
+    names = filter_names(cfg)
+    if not checkpoint_paths(cfg) and not names:
         raise ValueError(
-            f"ckpt_path={cfg.ckpt_path} expects {channels}-channel images but the data gives {datamodule.channels}; "
-            f"set data.grayscale={'true' if channels == 1 else 'false'}"
+            "nothing to evaluate: give ckpt_path=PATH (or ckpt_paths=[A,B]) and/or filters=[bm3d,...] or filters=all"
         )
+    datamodule: DenoiseDataModule = instantiate(cfg.data)
     device = _device(cfg.get("device", "auto"))
-    net.to(device)
+    models = load_models(cfg, datamodule, device)
+    sigma = filter_sigma(cfg, datamodule)
+    methods = [filter_method(name, cfg.filter[name], sigma) for name in names] + models
+    labels = [m.label for m in methods]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"two methods share a label: {labels}; change filter.<name>.label")
+    loggers: list[Logger] = instantiate_group(cfg.get("logger"), "logger")
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
     datamodule.setup("test")
     dataset = datamodule.dataset("test")
     loader = torch.utils.data.DataLoader(dataset, batch_size=1, num_workers=datamodule.num_workers)
-    method = spec["_target_"].rsplit(".", 1)[-1]
-
-    per_image: list[dict[str, Any]] = []
-    seconds, megapixels = 0.0, 0.0
-    columns = [TextColumn("[bold]evaluate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, transient=True) as progress:
-        task = progress.add_task("images", total=len(dataset))
-        for batch in loader:
-            noisy, clean = batch["noisy"].to(device), batch["clean"].to(device)
-            start = time.perf_counter()
-            denoised = run_padded(net, noisy)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds += time.perf_counter() - start
-            megapixels += noisy.shape[-1] * noisy.shape[-2] / 1e6
-            values = image_metrics(denoised.float().clamp(0, 1), noisy, clean)
-            dataset = batch["dataset"][0] if "dataset" in batch else ""
-            per_image.append(
-                {"image": batch["name"][0], "dataset": dataset, **{k: float(v[0]) for k, v in values.items()}}
-            )
-            progress.advance(task)
-
-    if not per_image:
+    batches = (datamodule.on_after_batch_transfer(batch, 0) for batch in loader)
+    comparison = compare(methods, batches, len(dataset), device, grid_images=int(cfg.get("grid_images", 3)))
+    if not comparison.per_image:
         raise ValueError("the test split is empty")
-    keys = ("psnr", "ssim", "psnr_noisy", "ssim_noisy")
-    metrics = {f"test/{k}": sum(r[k] for r in per_image) / len(per_image) for k in keys}
-    rows = method_rows(metrics, method, images=len(per_image), seconds_per_megapixel=seconds / max(megapixels, 1e-9))
-    results = {**metrics, "ckpt_path": str(cfg.ckpt_path), "run_dir": str(out), "images": len(per_image)}
-    datasets = sorted({r["dataset"] for r in per_image if r["dataset"]})
+    rows = summary_rows(comparison, methods)
+    count = rows[0]["images"]
+    sigma_text = "estimated per image" if sigma is None else f"{sigma * 255:g}/255"
+    title = f"{len(methods)} methods on {count} test images (filter sigma: {sigma_text})"
+
+    results: dict[str, Any] = {
+        "run_dir": str(out),
+        "images": count,
+        "noisy": {"psnr": rows[0]["psnr"], "ssim": rows[0]["ssim"]},
+        "methods": {row["method"]: {k: v for k, v in row.items() if k != "method"} for row in rows[1:]},
+        "filters": names,
+        "ckpt_paths": [m.source for m in models],
+        "filter_sigma": sigma,
+    }
+    datasets = sorted({r["dataset"] for r in comparison.per_image if r["dataset"]})
     if len(datasets) > 1:  # several datasets (data=real): each one's own scores too
-        for dataset in datasets:
-            rows_of = [r for r in per_image if r["dataset"] == dataset]
-            results.update({f"test/{dataset}/{k}": sum(r[k] for r in rows_of) / len(rows_of) for k in keys})
-    results["method"] = method
-    write_json(out / "results.json", results)
+        results["datasets"] = {
+            dataset: {
+                method.label: mean_scores(
+                    [r for r in comparison.per_image if r["dataset"] == dataset and r["method"] == method.label]
+                )
+                for method in methods
+            }
+            for dataset in datasets
+        }
+    if len(models) == 1:  # one network: its scores under the same keys as train.py's results.json
+        only = models[0].label
+        mine = [r for r in comparison.per_image if r["method"] == only]
+        results.update({f"test/{k}": v for k, v in mean_scores(mine).items()})
+        for dataset in datasets if len(datasets) > 1 else []:
+            scores = results["datasets"][dataset][only]
+            results.update({f"test/{dataset}/{k}": v for k, v in scores.items()})
+        results.update({"method": only, "ckpt_path": models[0].source})
+
     write_csv(out / "results.csv", rows, RESULT_COLUMNS)
-    write_markdown(out / "results.md", f"{method} on the test split ({len(per_image)} images)", rows, RESULT_COLUMNS)
-    write_csv(out / "per_image.csv", per_image, ["image", "dataset", "psnr", "ssim", "psnr_noisy", "ssim_noisy"])
-    results["submissions"] = [str(p) for p in write_submissions(datamodule, net, device, out)]
-    print_table(f"evaluate ({out})", rows, ("method", "psnr", "ssim", "psnr_gain", "seconds_per_megapixel", "images"))
-    if not all(math.isfinite(results[k]) for k in TEST_KEYS):
-        log.warning("some metrics are not finite: %s", {k: results[k] for k in TEST_KEYS})
+    write_markdown(out / "results.md", title, rows, RESULT_COLUMNS)
+    write_csv(out / "per_image.csv", comparison.per_image, PER_IMAGE_COLUMNS)
+    pictures = {"psnr_ssim": plot_psnr_ssim(out / "psnr_ssim.png", rows, title)}
+    for case in comparison.grids:
+        stem = _safe_name(case.image) if len(datasets) <= 1 else f"{case.dataset}_{_safe_name(case.image)}"
+        caption = f"{case.dataset + ': ' if case.dataset else ''}{case.image} (zoom: red box)"
+        panels = case.ordered([row["method"] for row in rows[1:]])  # best first, as in the table
+        pictures[f"grid/{stem}"] = image_grid(out / f"grid_{stem}.png", panels, case.box, caption)
+    submissions = []
+    for model in models:
+        target = out if len(models) == 1 else out / "submissions" / _safe_name(model.label)
+        assert model.net is not None
+        submissions += write_submissions(datamodule, model.net, device, target)
+    results["submissions"] = [str(p) for p in submissions]
+    write_json(out / "results.json", results)
+    try:
+        log_comparison(loggers, rows, pictures)
+    finally:
+        sync_commands = [lg.sync_command() for lg in loggers if isinstance(lg, ResilientWandbLogger)]
+        if any(isinstance(lg, ResilientWandbLogger) for lg in loggers):
+            import wandb
+
+            wandb.finish()
+    print_table(f"evaluate ({out})", rows, ("method", "kind", "psnr", "ssim", "psnr_gain", "seconds_per_megapixel"))
+    log.info("Results: %s (results.csv/.md, per_image.csv, psnr_ssim.png, %d grids)", out, len(comparison.grids))
+    for command in filter(None, sync_commands):
+        log.info("W&B ran offline; upload this run with: %s", command)
+    bad = {row["method"]: row["psnr"] for row in rows if not math.isfinite(row["psnr"])}
+    if bad:
+        log.warning("some PSNR values are not finite: %s", bad)
     return results

@@ -10,26 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
-import torch
 
 from denoise.data.datamodule import PairedDataModule
 from denoise.data.io import ImageReadError, read_raw, write_image
 from denoise.data.paired import FolderPairs, match_by_name
 from denoise.data.pairs import ImagePair, load_pair
 from denoise.data.sidd import SIDD, parse_scene, read_submission, scan
-from denoise.models.dncnn import DnCNN
 from denoise.tasks import evaluate, train
 
 from .conftest import SHARED_DATA, TINY_REAL, compose_cfg, read_results
 from .fixtures.real import SIDD_SCENES, make_sidd, sidd_blocks, write_mat_v5, write_mat_v73
-
-
-def identity_dncnn(path: Path, channels: int = 3) -> Path:
-    """A DnCNN state dict whose noise estimate is 0, so evaluate scores the noisy input itself."""
-    net = DnCNN(channels)
-    torch.nn.init.zeros_(net.dncnn[-1].weight)
-    torch.save(net.state_dict(), path)
-    return path
+from .fixtures.small import identity_dncnn
 
 
 def block_psnr(noisy: np.ndarray, clean: np.ndarray) -> float:

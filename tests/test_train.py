@@ -11,22 +11,13 @@ import pytest
 import torch
 
 from denoise.checkpoint import CheckpointError, load_network
-from denoise.data.io import ImageReadError, write_image
+from denoise.data.io import ImageReadError
 from denoise.tasks import evaluate, train
 
 from .conftest import TINY, compose_cfg, read_results, run_cli
+from .fixtures.small import tiny_images
 
 TEST_KEYS = ("test/psnr", "test/ssim", "test/psnr_noisy", "test/ssim_noisy")
-
-
-def tiny_images(folder: Path, count: int = 3, size: tuple[int, int] = (40, 56)) -> Path:
-    """Smooth random color images (so a denoiser can help) in ``folder``."""
-    rng = np.random.default_rng(len(str(folder)))
-    for i in range(count):
-        low = rng.random((5, 7, 3)).astype(np.float32)
-        image = np.kron(low, np.ones((8, 8, 1), np.float32))[: size[0], : size[1]]
-        write_image(folder / f"img{i}.png", image)
-    return folder
 
 
 @pytest.mark.parametrize("logger", ["wandb", "csv", "tensorboard", "none"])

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from denoise.data.cache import PatchStore, StorePatches
-from denoise.data.noise import build_noise
+from denoise.data.noise import GaussianNoise, build_noise
 from denoise.data.pairs import BlockImages, ImagePair, PairImages, PairPatches
 from denoise.data.synthetic import NoisyImages, RandomPatches, load_images, resolve_files
 
@@ -77,6 +77,12 @@ class DenoiseDataModule(L.LightningDataModule):
     def build_split(self, split: str) -> Dataset:
         """Return the dataset of ``split`` (train, val or test)."""
         raise NotImplementedError
+
+    @property
+    def noise_sigma(self) -> float | None:
+        """The test noise's standard deviation on the [0, 1] scale when it is known and fixed, for the filters
+        that take a noise level; None (estimate it) for real noise."""
+        return None
 
     def augment_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
         """All 8 flips/rotations, identical for noisy and clean (stacked along the channels and transformed as
@@ -172,6 +178,13 @@ class SyntheticDataModule(DenoiseDataModule):
         self.dirs = {"train": train_dirs, "val": val_dirs, "test": test_dirs}
         self.patch_size, self.samples_per_epoch = patch_size, samples_per_epoch
         self.augment, self.fixed_patches, self.seed = augment, fixed_patches, seed
+
+    @property
+    def noise_sigma(self) -> float | None:
+        """Fixed-level Gaussian noise has a known sigma; a blind range or Poisson-Gaussian noise has not."""
+        if isinstance(self.noise, GaussianNoise) and self.noise.sigma[0] == self.noise.sigma[1]:
+            return self.noise.sigma[0] / 255.0
+        return None
 
     def build_split(self, split: str) -> Dataset:
         files = resolve_files(self.dirs[split], split)

@@ -12,7 +12,6 @@ import json
 import statistics
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 from rich.console import Console
@@ -21,28 +20,7 @@ from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
 from denoise.config import build
-
-DEFAULT_CONF = Path(__file__).resolve().parents[2] / "conf"
-
-
-def model_specs(conf_dir: Path, channels: int = 3) -> dict[str, dict[str, Any]]:
-    """The network spec of every ``conf/model/*.yaml``, composed by Hydra with ``data.channels`` set."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    import denoise  # noqa: F401  (registers resolvers)
-
-    specs = {}
-    names = sorted(p.stem for p in (conf_dir / "model").glob("*.yaml"))
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir.resolve())):
-        for name in names:
-            cfg = compose(config_name="train", overrides=[f"model={name}", f"data.grayscale={channels == 1}"])
-            from omegaconf import OmegaConf
-
-            specs[name] = OmegaConf.to_container(cfg.model.net, resolve=True)
-    GlobalHydra.instance().clear()
-    return specs
+from denoise.tasks import CONF_DIR, model_specs
 
 
 @torch.no_grad()
@@ -67,7 +45,7 @@ def measure(net: torch.nn.Module, size: int, channels: int, repeats: int) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Parameters, GMACs/MP and CPU time of every model config")
-    parser.add_argument("--conf", type=Path, default=DEFAULT_CONF, help="the config directory (conf/)")
+    parser.add_argument("--conf", type=Path, default=CONF_DIR, help="the config directory (conf/)")
     parser.add_argument("--size", type=int, default=256, help="height and width of the timed RGB input")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
