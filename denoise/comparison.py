@@ -21,7 +21,7 @@ from torch import nn
 
 from denoise.config import build
 from denoise.inference import denoise_image
-from denoise.metrics import image_metrics
+from denoise.metrics import image_metrics, psnr, ssim
 from denoise.report import zoom_box
 
 #: the columns of per_image.csv
@@ -169,9 +169,8 @@ def compare(
             dataset = str(batch["dataset"][0]) if "dataset" in batch else ""
             megapixels += noisy.shape[-1] * noisy.shape[-2] / 1e6
             grid = _GridBuilder(name, dataset, clean[0]) if index < grid_images else None
-            noisy_scores = image_metrics(noisy, noisy, clean)
             if grid is not None:
-                caption = _caption("noisy", float(noisy_scores["psnr"][0]), float(noisy_scores["ssim"][0]))
+                caption = _caption("noisy", float(psnr(noisy, clean)[0]), float(ssim(noisy, clean)[0]))
                 grid.add("noisy", caption, noisy[0])
             for method in methods:
                 progress.update(task, description=f"{name}: {method.label}")

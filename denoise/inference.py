@@ -30,6 +30,13 @@ from torch import nn
 Progress = Callable[[int, int], None]
 
 
+def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when available, else CPU; anything else as torch spells it (cpu, cuda, cuda:1)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def size_multiple(net: nn.Module) -> int:
     """The height/width multiple a network needs (``size_multiple`` attribute; 1 when it has none)."""
     return int(getattr(net, "size_multiple", 1))

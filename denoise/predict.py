@@ -24,7 +24,7 @@ from torch import nn
 from denoise.checkpoint import CheckpointError, load_network
 from denoise.data.io import IMAGE_SUFFIXES, ImageReadError, list_images, read_raw, to_float, write_image
 from denoise.inference import Progress as TileProgress
-from denoise.inference import denoise_image
+from denoise.inference import denoise_image, resolve_device
 
 
 def collect_inputs(inputs: Sequence[str | Path], out_dir: Path) -> list[tuple[Path, Path]]:
@@ -80,12 +80,6 @@ def denoise_array(
     return np.concatenate([out, alpha], axis=2) if alpha is not None else out
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def load_predictor(ckpt: str | Path, model: str | None, gray: bool, device: torch.device) -> tuple[nn.Module, int]:
     """The network of a Lightning checkpoint, or of a plain state dict with ``--model <config>``."""
     net_spec = None
@@ -115,7 +109,7 @@ def predict(
         raise ValueError(f"--tile {tile} --overlap {overlap}: expected numbers >= 0")
     out_dir = Path(out_dir)
     jobs = collect_inputs(inputs, out_dir)
-    net, channels = load_predictor(ckpt, model, gray, _device(device))
+    net, channels = load_predictor(ckpt, model, gray, resolve_device(device))
     written = []
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, transient=True) as progress, torch.inference_mode():

@@ -37,7 +37,7 @@ from denoise.config import to_plain
 from denoise.data.datamodule import DenoiseDataModule
 from denoise.data.io import read_image
 from denoise.filters import FILTER_NAMES
-from denoise.inference import run_padded
+from denoise.inference import resolve_device, run_padded
 from denoise.loggers import ResilientWandbLogger
 from denoise.report import (
     RESULT_COLUMNS,
@@ -209,12 +209,6 @@ def train(cfg: DictConfig) -> float | None:
     return value
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def write_submissions(datamodule: DenoiseDataModule, net: torch.nn.Module, device: torch.device, out: Path) -> list:
     """Benchmark files of datasets that define them (SIDD: SubmitSrgb.csv / .mat) into ``out``."""
 
@@ -260,20 +254,19 @@ def filter_names(cfg: DictConfig) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
-def checkpoint_paths(cfg: DictConfig) -> list[str]:
-    """``ckpt_path`` (one) and ``ckpt_paths`` (a list), in that order."""
-    paths = [cfg.ckpt_path] if cfg.get("ckpt_path") else []
+def checkpoint_paths(cfg: DictConfig) -> list[tuple[str, str]]:
+    """``(config key, path)`` of ``ckpt_path`` (one) and ``ckpt_paths`` (a list), in that order."""
+    paths = [("ckpt_path", str(cfg.ckpt_path))] if cfg.get("ckpt_path") else []
     more = cfg.get("ckpt_paths") or []
-    paths += [more] if isinstance(more, str) else list(more)
-    return [str(p) for p in paths]
+    more = [more] if isinstance(more, str) else list(more)
+    return paths + [(f"ckpt_paths[{i}]", str(path)) for i, path in enumerate(more)]
 
 
 def load_models(cfg: DictConfig, datamodule: DenoiseDataModule, device: torch.device) -> list[Method]:
     """Every checkpoint as a method, checked against the data's channels."""
     net_spec = OmegaConf.to_container(cfg.model.net) if cfg.get("model") else None
     loaded = []
-    for i, path in enumerate(checkpoint_paths(cfg)):
-        key = "ckpt_path" if cfg.get("ckpt_path") and i == 0 else f"ckpt_paths[{i - bool(cfg.get('ckpt_path'))}]"
+    for key, path in checkpoint_paths(cfg):
         net, spec = load_network(path, net_spec, key=key)
         channels = spec.get("in_channels")
         if channels is not None and channels != datamodule.channels:
@@ -337,16 +330,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             "nothing to evaluate: give ckpt_path=PATH (or ckpt_paths=[A,B]) and/or filters=[bm3d,...] or filters=all"
         )
     datamodule: DenoiseDataModule = instantiate(cfg.data)
-    device = _device(cfg.get("device", "auto"))
+    device = resolve_device(cfg.get("device", "auto"))
     models = load_models(cfg, datamodule, device)
     sigma = filter_sigma(cfg, datamodule)
     methods = [filter_method(name, cfg.filter[name], sigma) for name in names] + models
     labels = [m.label for m in methods]
     if len(set(labels)) != len(labels):
         raise ValueError(f"two methods share a label: {labels}; change filter.<name>.label")
-    loggers: list[Logger] = instantiate_group(cfg.get("logger"), "logger")
-    for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    loggers: list[Logger] = instantiate_group(cfg.get("logger"), "logger")  # built now, started at the end
 
     datamodule.setup("test")
     dataset = datamodule.dataset("test")
@@ -406,6 +397,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     results["submissions"] = [str(p) for p in submissions]
     write_json(out / "results.json", results)
     try:
+        for logger in loggers:
+            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         log_comparison(loggers, rows, pictures)
     finally:
         sync_commands = [lg.sync_command() for lg in loggers if isinstance(lg, ResilientWandbLogger)]

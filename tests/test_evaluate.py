@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from denoise.checkpoint import CheckpointError
 from denoise.data.datamodule import PairedDataModule, SyntheticDataModule
@@ -104,13 +105,16 @@ def test_one_checkpoint_keeps_the_single_model_keys(tmp_path: Path) -> None:
 def test_filters_alone_and_an_estimated_noise_level(tmp_path: Path) -> None:
     data = tiny_images(tmp_path / "images")
     overrides = [f"data.test_dirs=[{data}]", "filters=[nlm,wiener]", "grid_images=0"]
-    known = evaluate(compose_cfg("evaluate", overrides, tmp_path / "a"))
+    known = evaluate(compose_cfg("evaluate", [*overrides, "logger=tensorboard"], tmp_path / "a"))
     estimated = evaluate(compose_cfg("evaluate", [*overrides, "filter_sigma=estimate"], tmp_path / "b"))
     fixed = evaluate(compose_cfg("evaluate", [*overrides, "filter_sigma=50"], tmp_path / "c"))
     assert known["filter_sigma"] == pytest.approx(25 / 255) and estimated["filter_sigma"] is None
     assert fixed["filter_sigma"] == pytest.approx(50 / 255)
     assert estimated["methods"]["NLM"]["psnr"] != known["methods"]["NLM"]["psnr"]
     assert not list((tmp_path / "a").glob("grid_*.png"))
+    events = EventAccumulator(str(next((tmp_path / "a" / "tensorboard").rglob("events.out.tfevents.*")))).Reload()
+    assert "evaluate/psnr_ssim" in events.Tags()["images"]
+    assert any("evaluate/results" in tag for tag in events.Tags()["tensors"])  # the table, as text
     assert next(csv.DictReader((tmp_path / "a" / "results.csv").open()))["method"] == "noisy input"
 
 

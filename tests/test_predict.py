@@ -18,7 +18,7 @@ from denoise.data.io import ImageReadError, read_raw, write_image
 from denoise.predict import predict
 
 from .conftest import ROOT, SHARED_DATA
-from .fixtures.small import identity_dncnn, lightning_checkpoint
+from .fixtures.small import PickleExploit, identity_dncnn, lightning_checkpoint
 
 DNCNN = {"_target_": "denoise.models.dncnn.DnCNN", "in_channels": 3}
 
@@ -132,20 +132,10 @@ def test_bad_input_gets_a_clear_error_and_exit_code(tmp_path: Path, inputs: dict
     assert not (tmp_path / "out").exists()  # nothing was written by any failed call
 
 
-class _Exploit:
-    """Unpickling this would create a marker file."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.touch, (self.marker,))
-
-
 def test_a_checkpoint_with_pickled_code_is_refused_and_nothing_runs(tmp_path: Path, inputs: dict) -> None:
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.ckpt"
-    torch.save({"state_dict": {}, "hyper_parameters": {"net": _Exploit(marker)}}, evil)
+    torch.save({"state_dict": {}, "hyper_parameters": {"net": PickleExploit(marker)}}, evil)
     result = run_predict(evil, tmp_path / "in", "-o", tmp_path / "out")
     assert result.returncode == 2
     assert "evil.ckpt was refused: it holds pickled Python objects" in result.stderr

@@ -15,7 +15,7 @@ from denoise.data.io import ImageReadError
 from denoise.tasks import evaluate, train
 
 from .conftest import TINY, compose_cfg, read_results, run_cli
-from .fixtures.small import tiny_images
+from .fixtures.small import PickleExploit, tiny_images
 
 TEST_KEYS = ("test/psnr", "test/ssim", "test/psnr_noisy", "test/ssim_noisy")
 
@@ -190,20 +190,10 @@ def test_bad_input_reaches_the_terminal(tmp_path: Path) -> None:
     assert "data.test_dirs[0]: folder /no/such/folder does not exist" in result.stderr
 
 
-class _Exploit:
-    """Unpickling this would create a marker file: the load must refuse before that happens."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.touch, (self.marker,))
-
-
 def test_malicious_checkpoint_is_refused_and_nothing_runs(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.ckpt"
-    torch.save({"state_dict": {}, "hyper_parameters": {"net": _Exploit(marker)}}, evil)
+    torch.save({"state_dict": {}, "hyper_parameters": {"net": PickleExploit(marker)}}, evil)
     with pytest.raises(CheckpointError, match=r"evil\.ckpt was refused: it holds pickled Python objects"):
         evaluate(compose_cfg("evaluate", [f"ckpt_path={evil}"], tmp_path / "eval"))
     with pytest.raises(CheckpointError, match="refused"):
