@@ -15,6 +15,7 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from denoise.checkpoint import CheckpointError
 from denoise.data.io import ImageReadError, read_raw, write_image
+from denoise.data.synthetic import embedded_files
 from denoise.predict import predict
 
 from .conftest import ROOT, SHARED_DATA
@@ -60,6 +61,18 @@ def test_an_identity_network_round_trips_every_file_byte_exact(tmp_path: Path, i
         written = read_raw(out / name)
         assert written.dtype == array.dtype and written.shape == array.shape, name
         assert np.array_equal(written, array), name
+
+
+def test_jpeg_in_jpeg_out(tmp_path: Path) -> None:
+    """JPEG is lossy, so the identity network's output is the input re-encoded: same size, nearly the same."""
+    photo = read_raw(embedded_files("test")[1])  # chelsea, a real photo
+    write_image(tmp_path / "cat.jpg", photo)
+    ckpt = identity_dncnn(tmp_path / "identity.pt")
+    written = predict(ckpt, [tmp_path / "cat.jpg"], tmp_path / "out", tile=128, model="dncnn")
+    assert written == [tmp_path / "out" / "cat.jpg"]
+    before, after = read_raw(tmp_path / "cat.jpg"), read_raw(written[0])
+    assert after.shape == before.shape and after.dtype == np.uint8
+    assert peak_signal_noise_ratio(before, after, data_range=255) > 35
 
 
 def test_a_gray_network_denoises_each_colour_channel_and_whole_images(tmp_path: Path, inputs: dict) -> None:
