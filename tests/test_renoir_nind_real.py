@@ -16,7 +16,7 @@ from denoise.data.pairs import load_pair
 from denoise.data.renoir import RENOIR
 from denoise.data.renoir import scan as scan_renoir
 from denoise.data.sidd import SIDD
-from denoise.tasks import train
+from denoise.tasks import evaluate, train
 
 from .conftest import TINY_REAL, compose_cfg, read_results
 from .fixtures.real import NIND_TEST_SCENE, SIDD_SCENES, make_nind, make_renoir, make_sidd
@@ -156,3 +156,20 @@ def test_fit_and_test_on_each_dataset_and_all_together(tmp_path: Path) -> None:
     together = read_results(run)
     for name in roots:  # per-dataset metrics of the mixed run score the same noisy inputs as the single runs
         assert together[f"test/{name}/psnr_noisy"] == pytest.approx(sizes[name]["test/psnr_noisy"], abs=1e-4)
+
+    # evaluate.py on the same mixture: each dataset's own scores, the same as training's test, and grids per dataset
+    data_overrides = [o for o in overrides if o.startswith("data")]
+    run = tmp_path / "eval_real"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = evaluate(
+            compose_cfg("evaluate", [*data_overrides, f"ckpt_path={together['ckpt_path']}", "filters=[median]"], run)
+        )
+    assert set(results["datasets"]) == set(roots)
+    for name in roots:
+        assert results[f"test/{name}/psnr"] == pytest.approx(together[f"test/{name}/psnr"], abs=1e-4)
+        assert results["datasets"][name]["Median"]["psnr_noisy"] == pytest.approx(
+            together[f"test/{name}/psnr_noisy"], abs=1e-4
+        )
+    grids = sorted(p.name for p in run.glob("grid_*.png"))
+    assert len(grids) == 3 and all(g.split("_")[1] in roots for g in grids), grids
