@@ -87,8 +87,24 @@ class DenoiseModule(L.LightningModule):
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         pred = self.net(batch["noisy"])
         loss = self.loss_fn(pred.float(), batch["clean"].float())
+        self._stop_if_not_finite(loss, batch_idx)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["noisy"].shape[0])
         return loss
+
+    def _stop_if_not_finite(self, loss: torch.Tensor, batch_idx: int) -> None:
+        """Stop before a NaN/inf loss reaches the weights. Checked before the backward pass, so the weights and
+        every checkpoint saved so far are still good; under DDP all ranks agree first, so all stop together
+        instead of one waiting forever in the gradient all-reduce."""
+        finite = bool(torch.isfinite(loss.detach()))
+        if self._trainer is not None and self.trainer.world_size > 1:
+            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if not finite:
+            raise FloatingPointError(
+                f"training stopped: the loss is not finite ({loss.item()}) at global step {self.global_step} "
+                f"(epoch {self.current_epoch}, batch {batch_idx}); the checkpoints saved before it are kept. "
+                "Try a lower model.optimizer.lr, trainer.gradient_clip_val=1.0, or trainer.precision=32 if "
+                "fp16 overflowed"
+            )
 
     def _evaluate(self, batch: Mapping[str, Any], stage: str) -> torch.Tensor:
         noisy, clean = batch["noisy"], batch["clean"]

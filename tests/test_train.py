@@ -220,3 +220,31 @@ def test_plain_state_dict_needs_an_architecture(tmp_path: Path) -> None:
         load_network(path, {"_target_": "denoise.models.rednet.REDNet", "depth": 20, "channels": 8})
     json.dumps({"ok": True})
     assert sum(p.numel() for p in net.parameters()) > 0
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import denoise.module
+
+    real_get_loss = denoise.module.get_loss
+
+    def poisoned(name: str):
+        loss_fn, calls = real_get_loss(name), []
+
+        def loss(pred, target):
+            if torch.is_grad_enabled():  # training steps only, not validation
+                calls.append(1)
+                if len(calls) == 3:  # global step 2: the first step of the second epoch
+                    return loss_fn(pred, target) * float("nan")
+            return loss_fn(pred, target)
+
+        return loss
+
+    monkeypatch.setattr(denoise.module, "get_loss", poisoned)
+    run = tmp_path / "run"
+    with pytest.raises(FloatingPointError, match=r"loss is not finite \(nan\) at global step 2 \(epoch 1, batch 0\)"):
+        train(compose_cfg("train", [*TINY, "logger=none", "trainer.max_epochs=3"], run))
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 2 and last["epoch"] == 0  # saved at the end of the good epoch
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
