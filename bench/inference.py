@@ -175,7 +175,7 @@ def main() -> None:
         "whole MP",
         "whole MP/s",
         f"whole {memory}",
-        "speed ratio",
+        "tiled/whole speed",
     ):
         table.add_column(column, justify="left" if column == "model" else "right")
     for row in rows:

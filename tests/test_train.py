@@ -248,3 +248,35 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(
     last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == 2 and last["epoch"] == 0  # saved at the end of the good epoch
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+
+
+def test_ema_weights_validate_test_and_fill_the_checkpoint(tmp_path: Path) -> None:
+    """callbacks=[default,ema]: the checkpoint's state_dict holds the averaged weights (the raw ones beside them),
+    and scoring that state_dict on the validation image reproduces the val/psnr that chose it, so validation ran
+    with the EMA weights; the raw weights score differently."""
+    import skimage.data
+
+    run = tmp_path / "run"
+    overrides = [*TINY, "logger=none", "callbacks=[default,ema]", "callbacks.ema.decay=0.5", "trainer.max_epochs=2"]
+    overrides = [o for o in overrides if not o.startswith("~callbacks")] + ["~callbacks.rich_progress_bar"]
+    train(compose_cfg("train", overrides, run))
+    results = read_results(run)
+    ckpt = torch.load(results["ckpt_path"], weights_only=True)
+    assert {"current_model_state", "averaging_state"} <= set(ckpt)
+    raw, averaged = ckpt["current_model_state"], ckpt["state_dict"]
+    assert any(not torch.equal(raw[k], averaged[k]) for k in averaged if k.startswith("net."))
+    val_psnr = next(v for k, v in ckpt["callbacks"].items() if k.startswith("ModelCheckpoint"))["best_model_score"]
+
+    coffee = tmp_path / "val_image"
+    coffee.mkdir()
+    (coffee / "coffee.png").write_bytes((Path(skimage.data.__file__).parent / "coffee.png").read_bytes())
+    scored = evaluate(
+        compose_cfg("evaluate", [f"ckpt_path={results['ckpt_path']}", f"data.test_dirs=[{coffee}]"], tmp_path / "e")
+    )
+    assert scored["test/psnr"] == pytest.approx(float(val_psnr), abs=1e-4)
+    raw_ckpt = tmp_path / "raw.ckpt"
+    torch.save({"state_dict": raw, "hyper_parameters": ckpt["hyper_parameters"]}, raw_ckpt)
+    raw_scored = evaluate(
+        compose_cfg("evaluate", [f"ckpt_path={raw_ckpt}", f"data.test_dirs=[{coffee}]"], tmp_path / "r")
+    )
+    assert abs(raw_scored["test/psnr"] - scored["test/psnr"]) > 1e-3
