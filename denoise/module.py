@@ -45,6 +45,8 @@ class DenoiseModule(L.LightningModule):
         log_images: int = 4,
         log_image_size: int = 256,
         inference: Mapping[str, Any] | None = None,
+        compile: bool = False,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(
@@ -56,9 +58,15 @@ class DenoiseModule(L.LightningModule):
                 "log_images": log_images,
                 "log_image_size": log_image_size,
                 "inference": {**DEFAULT_INFERENCE, **to_plain(inference or {})},
+                "compile": compile,
+                "channels_last": channels_last,
             }
         )
         self.net: nn.Module = build(self.hparams.net, what="model.net")
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net.to(memory_format=self.memory_format)
+        if compile:  # in place (nn.Module.compile): parameter names, hence checkpoints, stay free of _orig_mod.
+            self.net.compile()
         self.loss_fn = get_loss(loss)
         self.stage_metrics = nn.ModuleDict(
             {f"{stage}_{name}": MeanMetric() for stage in ("val", "test") for name in METRICS}
@@ -82,10 +90,11 @@ class DenoiseModule(L.LightningModule):
         """Denoise a batch of any height and width (padded to the network's multiple, cropped back; tiled
         above ``inference.tile`` pixels a side)."""
         options = self.hparams.get("inference") or DEFAULT_INFERENCE
+        noisy = noisy.contiguous(memory_format=self.memory_format)
         return denoise_image(self.net, noisy, int(options["tile"]), int(options["overlap"]), bool(options["ensemble"]))
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
-        pred = self.net(batch["noisy"])
+        pred = self.net(batch["noisy"].contiguous(memory_format=self.memory_format))
         loss = self.loss_fn(pred.float(), batch["clean"].float())
         self._stop_if_not_finite(loss, batch_idx)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["noisy"].shape[0])

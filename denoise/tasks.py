@@ -115,6 +115,12 @@ def instantiate_group(cfg: DictConfig | None, key: str) -> list[Any]:
     return objects
 
 
+def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: list[Logger]) -> L.Trainer:
+    """The Lightning Trainer from ``trainer``, less the keys that are ours (``channels_last`` goes to the model)."""
+    options = {k: v for k, v in trainer_cfg.items() if k != "channels_last"}
+    return instantiate(OmegaConf.create(options), callbacks=callbacks, logger=loggers or False)
+
+
 def find_last_checkpoint(log_dir: Path, task_name: str, exclude: Path | None = None) -> Path:
     """``ckpt_path=last``: the newest ``last.ckpt`` among earlier runs of this task."""
     runs = sorted((log_dir / task_name / "runs").glob("*/checkpoints/last.ckpt"))
@@ -150,12 +156,15 @@ def train(cfg: DictConfig) -> float | None:
     out = run_dir()
 
     datamodule: DenoiseDataModule = instantiate(cfg.data)
-    model: L.LightningModule = instantiate(cfg.model, inference=to_plain(cfg.get("inference")))
+    channels_last = bool(cfg.trainer.get("channels_last", False))
+    model: L.LightningModule = instantiate(
+        cfg.model, inference=to_plain(cfg.get("inference")), channels_last=channels_last
+    )
     loggers: list[Logger] = instantiate_group(cfg.get("logger"), "logger")
     callbacks: list[Callback] = instantiate_group(cfg.get("callbacks"), "callbacks")
     if not loggers:  # Lightning refuses an LR monitor without a logger
         callbacks = [cb for cb in callbacks if not isinstance(cb, LearningRateMonitor)]
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = build_trainer(cfg.trainer, callbacks, loggers)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from denoise.data.datamodule import DenoiseDataModule
 from denoise.module import DenoiseModule
-from denoise.tasks import instantiate_group
+from denoise.tasks import build_trainer, instantiate_group
 
 from .conftest import CONF, ROOT, compose_cfg
 
@@ -49,7 +49,7 @@ def instantiate_everything(cfg) -> dict:
     trainer_cfg = cfg.trainer
     if trainer_cfg.get("accelerator") == "gpu" and not torch.cuda.is_available():
         trainer_cfg.accelerator = "cpu"  # everything else (strategy, precision, devices) stays as configured
-    objects["trainer"] = instantiate(trainer_cfg, callbacks=objects["callbacks"], logger=objects["loggers"] or False)
+    objects["trainer"] = build_trainer(trainer_cfg, objects["callbacks"], objects["loggers"])
     return objects
 
 

@@ -280,3 +280,37 @@ def test_ema_weights_validate_test_and_fill_the_checkpoint(tmp_path: Path) -> No
         compose_cfg("evaluate", [f"ckpt_path={raw_ckpt}", f"data.test_dirs=[{coffee}]"], tmp_path / "r")
     )
     assert abs(raw_scored["test/psnr"] - scored["test/psnr"]) > 1e-3
+
+
+def test_compile_and_channels_last_train_and_save_plain_names(tmp_path: Path) -> None:
+    """model.compile=true compiles the network in place (no _orig_mod. in any saved name) and
+    trainer.channels_last=true trains in NHWC; evaluate.py reproduces the run's test score from its checkpoint."""
+    data = tiny_images(tmp_path / "test_images")
+    import torch._dynamo.utils
+
+    run = tmp_path / "run"
+    overrides = [*TINY, "logger=none", "model.compile=true", "trainer.channels_last=true", f"data.test_dirs=[{data}]"]
+    torch._dynamo.utils.counters.clear()
+    train(compose_cfg("train", overrides, run))
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1  # the network really went through dynamo
+    results = read_results(run)
+    ckpt = torch.load(results["ckpt_path"], weights_only=True)
+    assert ckpt["hyper_parameters"]["compile"] and ckpt["hyper_parameters"]["channels_last"]
+    assert not [k for k in ckpt["state_dict"] if "_orig_mod" in k]
+    scored = evaluate(
+        compose_cfg("evaluate", [f"ckpt_path={results['ckpt_path']}", f"data.test_dirs=[{data}]"], tmp_path / "e")
+    )
+    assert scored["test/psnr"] == pytest.approx(results["test/psnr"], abs=1e-4)
+
+
+def test_channels_last_gives_the_same_output() -> None:
+    from denoise.module import DenoiseModule
+
+    spec = {"_target_": "denoise.models.rednet.REDNet", "depth": 10, "channels": 8, "in_channels": 3}
+    nhwc, nchw = DenoiseModule(spec, channels_last=True), DenoiseModule(spec)
+    nchw.load_state_dict(nhwc.state_dict())
+    weight = nhwc.net.encoder[0].weight
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    x = torch.rand(2, 3, 37, 41)
+    with torch.no_grad():
+        assert (nhwc(x) - nchw(x)).abs().max().item() < 1e-5
