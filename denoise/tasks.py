@@ -36,7 +36,6 @@ from denoise.comparison import (
 from denoise.config import to_plain
 from denoise.data.datamodule import DenoiseDataModule
 from denoise.data.io import read_image
-from denoise.filters import FILTER_NAMES
 from denoise.inference import resolve_device, run_padded
 from denoise.loggers import ResilientWandbLogger
 from denoise.report import (
@@ -256,6 +255,8 @@ def filter_names(cfg: DictConfig) -> list[str]:
     chosen = [chosen] if isinstance(chosen, str) else [str(name) for name in chosen]
     available = list(cfg.get("filter") or {})
     if "all" in chosen:
+        from denoise.filters import FILTER_NAMES  # here, not at import: train.py never loads bm3d and OpenCV filters
+
         return [n for n in FILTER_NAMES if n in available] + [n for n in available if n not in FILTER_NAMES]
     for name in chosen:
         if name not in available:
