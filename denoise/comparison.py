@@ -21,7 +21,7 @@ from torch import nn
 
 from denoise.config import build
 from denoise.inference import denoise_image
-from denoise.metrics import image_metrics, psnr, ssim
+from denoise.metrics import psnr, ssim
 from denoise.report import zoom_box
 
 #: the columns of per_image.csv
@@ -36,7 +36,6 @@ class Method:
     kind: str  # "filter" or "model"
     run: Callable[[torch.Tensor], torch.Tensor]
     source: str = ""
-    net: nn.Module | None = None
 
 
 def filter_method(name: str, spec: Mapping[str, Any], sigma: float | None) -> Method:
@@ -63,7 +62,7 @@ def model_method(
     def run(noisy: torch.Tensor) -> torch.Tensor:
         return denoise_image(net, noisy, tile=tile, overlap=overlap, ensemble=ensemble)
 
-    return Method(label, "model", run, source=source, net=net)
+    return Method(label, "model", run, source=source)
 
 
 def unique_labels(names: Sequence[str], sources: Sequence[str]) -> list[str]:
@@ -169,9 +168,10 @@ def compare(
             dataset = str(batch["dataset"][0]) if "dataset" in batch else ""
             megapixels += noisy.shape[-1] * noisy.shape[-2] / 1e6
             grid = _GridBuilder(name, dataset, clean[0]) if index < grid_images else None
+            # the input's scores once per image; every method's row repeats them
+            noisy_scores = {"psnr_noisy": float(psnr(noisy, clean)[0]), "ssim_noisy": float(ssim(noisy, clean)[0])}
             if grid is not None:
-                caption = _caption("noisy", float(psnr(noisy, clean)[0]), float(ssim(noisy, clean)[0]))
-                grid.add("noisy", caption, noisy[0])
+                grid.add("noisy", _caption("noisy", noisy_scores["psnr_noisy"], noisy_scores["ssim_noisy"]), noisy[0])
             for method in methods:
                 progress.update(task, description=f"{name}: {method.label}")
                 start = time.perf_counter()
@@ -184,9 +184,10 @@ def compare(
                     raise ValueError(
                         f"{method.label} returned shape {tuple(denoised.shape)} for an input of {tuple(noisy.shape)}"
                     )
-                values = image_metrics(denoised.float().clamp(0, 1), noisy, clean)
+                output = denoised.float().clamp(0, 1)
                 row = {"image": name, "dataset": dataset, "method": method.label, "kind": method.kind}
-                row.update({k: float(v[0]) for k, v in values.items()})
+                row.update({"psnr": float(psnr(output, clean)[0]), "ssim": float(ssim(output, clean)[0])})
+                row.update(noisy_scores)
                 row["seconds"] = elapsed
                 per_image.append(row)
                 if grid is not None:

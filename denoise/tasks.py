@@ -36,7 +36,7 @@ from denoise.comparison import (
 from denoise.config import to_plain
 from denoise.data.datamodule import DenoiseDataModule
 from denoise.data.io import read_image
-from denoise.inference import resolve_device, run_padded
+from denoise.inference import resolve_device
 from denoise.loggers import ResilientWandbLogger
 from denoise.report import (
     RESULT_COLUMNS,
@@ -217,12 +217,13 @@ def train(cfg: DictConfig) -> float | None:
     return value
 
 
-def write_submissions(datamodule: DenoiseDataModule, net: torch.nn.Module, device: torch.device, out: Path) -> list:
-    """Benchmark files of datasets that define them (SIDD: SubmitSrgb.csv / .mat) into ``out``."""
+def write_submissions(datamodule: DenoiseDataModule, method: Method, device: torch.device, out: Path) -> list:
+    """Benchmark files of datasets that define them (SIDD: SubmitSrgb.csv / .mat) into ``out``, denoised
+    exactly as the method was scored (the same tiling and ensemble)."""
 
     def denoise_array(image: Any) -> Any:
         x = torch.from_numpy(image).permute(2, 0, 1)[None].to(device)
-        return run_padded(net, x)[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+        return method.run(x)[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy()
 
     files = []
     for layout in getattr(datamodule, "layouts", {}).values():
@@ -402,8 +403,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     submissions = []
     for model in models:
         target = out if len(models) == 1 else out / "submissions" / _safe_name(model.label)
-        assert model.net is not None
-        submissions += write_submissions(datamodule, model.net, device, target)
+        submissions += write_submissions(datamodule, model, device, target)
     results["submissions"] = [str(p) for p in submissions]
     write_json(out / "results.json", results)
     try:
