@@ -19,10 +19,44 @@ from omegaconf import OmegaConf
 ALLOWED_TARGET_PREFIXES: tuple[str, ...] = ("denoise.", "torch.optim.", "torch.nn.")
 
 
+def slurm_tasks(devices: Any) -> int:
+    """``launcher=slurm``: one SLURM task per device, so ``trainer.devices`` must be a count."""
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise ValueError(
+            f"launcher=slurm needs trainer.devices as a number of devices per node (one SLURM task each), "
+            f"got {devices!r}"
+        )
+    return devices
+
+
+def slurm_gpus(accelerator: Any, devices: Any) -> int | None:
+    """GPUs to request per node: one per device, none for a CPU run."""
+    return None if str(accelerator) == "cpu" else slurm_tasks(devices)
+
+
+def mixed_precision(accelerator: Any) -> str:
+    """``trainer=gpu|ddp``: bf16-mixed on GPUs that support it (Ampere and newer), else 16-mixed; full
+    precision on CPU. Resolved where the job runs, so a submitting host without a GPU does not decide."""
+    import torch
+
+    if str(accelerator) == "cpu" or not torch.cuda.is_available():
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
 def register_resolvers() -> None:
-    """``${if:cond,a,b}`` lets ``data.channels`` follow ``data.grayscale`` in YAML."""
-    if not OmegaConf.has_resolver("if"):
-        OmegaConf.register_new_resolver("if", lambda cond, a, b: a if cond else b)
+    """``${if:cond,a,b}`` lets ``data.channels`` follow ``data.grayscale`` in YAML; ``slurm_tasks`` and
+    ``slurm_gpus`` tie the SLURM request to ``trainer.devices`` (conf/launcher/slurm.yaml);
+    ``mixed_precision`` picks bf16 or fp16 autocast for the GPU at hand (conf/trainer/gpu.yaml)."""
+    resolvers = {
+        "if": lambda cond, a, b: a if cond else b,
+        "slurm_tasks": slurm_tasks,
+        "slurm_gpus": slurm_gpus,
+        "mixed_precision": mixed_precision,
+    }
+    for name, resolver in resolvers.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver)
 
 
 def to_plain(obj: Any) -> Any:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import netrc
 import os
 import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 
 def has_wandb_credentials() -> bool:
@@ -39,7 +41,9 @@ def wandb_mode(offline: bool | None) -> str:
 
 
 class ResilientWandbLogger(WandbLogger):
-    """Lightning's WandbLogger with an automatic offline mode and an offline fallback."""
+    """Lightning's WandbLogger with an automatic offline mode, an offline fallback, and logging that outlives
+    W&B: if its service process dies (on preemption SLURM signals every process of the job), training goes on
+    to its checkpoint and W&B logging stops with one warning."""
 
     def __init__(self, offline: bool | None = None, init_timeout: float = 30.0, **kwargs: Any) -> None:
         import wandb
@@ -50,6 +54,35 @@ class ResilientWandbLogger(WandbLogger):
         super().__init__(offline=mode == "offline", mode=mode, **kwargs)
         if self._wandb_init.get("anonymous") is None:  # wandb warns about the key even when it is None
             self._wandb_init.pop("anonymous", None)
+        self.lost: str | None = None  # why W&B stopped answering, once it has
+
+    def _guarded(self, what: str, call: Callable[[], Any]) -> None:
+        if self.lost is not None:
+            return
+        try:
+            call()
+        except Exception as err:
+            self.lost = f"{type(err).__name__}: {err}"
+            warnings.warn(
+                f"W&B stopped answering during {what} ({self.lost}); training goes on without W&B logging",
+                stacklevel=3,
+            )
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        self._guarded("log_metrics", lambda: WandbLogger.log_metrics(self, metrics, step))
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any) -> None:
+        self._guarded("log_hyperparams", lambda: WandbLogger.log_hyperparams(self, params))
+
+    @rank_zero_only
+    def log_image(self, key: str, images: list[Any], step: int | None = None, **kwargs: Any) -> None:
+        self._guarded("log_image", lambda: WandbLogger.log_image(self, key, images, step, **kwargs))
+
+    @rank_zero_only
+    def log_table(self, key: str, *args: Any, **kwargs: Any) -> None:
+        self._guarded("log_table", lambda: WandbLogger.log_table(self, key, *args, **kwargs))
 
     @property
     def experiment(self) -> Any:
@@ -70,3 +103,14 @@ class ResilientWandbLogger(WandbLogger):
         if run is None or not self._offline or getattr(run, "dir", None) is None:
             return None
         return f"wandb sync {Path(run.dir).parent}"
+
+
+def finish_wandb() -> None:
+    """``wandb.finish()`` that never fails the run: on preemption SLURM signals W&B's service process too,
+    and a lost connection then must not turn a clean checkpoint-and-stop into a failed job."""
+    import wandb
+
+    try:
+        wandb.finish()
+    except Exception as err:  # the run's files are on disk already; `wandb sync` uploads them later
+        warnings.warn(f"W&B did not finish cleanly ({type(err).__name__}: {err}); its files stay on disk", stacklevel=2)

@@ -20,6 +20,7 @@ from denoise.config import build, to_plain
 from denoise.inference import denoise_image
 from denoise.losses import get_loss
 from denoise.metrics import image_metrics
+from denoise.preemption import collect_rng_states, restore_rng_states
 
 
 def to_uint8_hwc(image: torch.Tensor) -> Any:
@@ -211,3 +212,12 @@ class DenoiseModule(L.LightningModule):
             optimizer, total_steps=total_steps
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
+
+    # -- checkpoints ----------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # random crops, noise and shuffling continue where they stopped when the run resumes
+        checkpoint["rng_states"] = collect_rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "rng_states" in checkpoint and self._trainer is not None and self.trainer.state.fn == "fit":
+            restore_rng_states(checkpoint["rng_states"])

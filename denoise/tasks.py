@@ -20,7 +20,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate as hydra_instantiate
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from denoise.checkpoint import load_network, safe_load
 from denoise.comparison import (
@@ -37,7 +37,7 @@ from denoise.config import to_plain
 from denoise.data.datamodule import DenoiseDataModule
 from denoise.data.io import read_image
 from denoise.inference import resolve_device
-from denoise.loggers import ResilientWandbLogger
+from denoise.loggers import ResilientWandbLogger, finish_wandb
 from denoise.report import (
     RESULT_COLUMNS,
     image_grid,
@@ -53,6 +53,8 @@ from denoise.report import (
 log = logging.getLogger(__name__)
 # Lightning's own use of a torch API deprecated in torch 2.10+; nothing a user can act on
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+# Lightning's hint whenever `srun` is installed; on a real SLURM job it detects the environment itself
+warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system but is not used")
 TEST_KEYS = ("test/psnr", "test/ssim", "test/psnr_noisy", "test/ssim_noisy")
 
 
@@ -121,26 +123,72 @@ def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: l
 
 
 def find_last_checkpoint(log_dir: Path, task_name: str, exclude: Path | None = None) -> Path:
-    """``ckpt_path=last``: the newest ``last.ckpt`` among earlier runs of this task."""
-    runs = sorted((log_dir / task_name / "runs").glob("*/checkpoints/last.ckpt"))
-    runs = [p for p in runs if exclude is None or exclude.resolve() not in p.resolve().parents]
-    if not runs:
+    """``ckpt_path=last``: the most recently written ``last.ckpt`` among earlier runs of this task
+    (single runs, multirun jobs and SLURM jobs alike)."""
+    task_dir = log_dir / task_name
+    patterns = ("runs/*", "multiruns/*/*", "slurm/*/*")
+    found = [p for pattern in patterns for p in task_dir.glob(f"{pattern}/checkpoints/last.ckpt")]
+    found = [p for p in found if exclude is None or exclude.resolve() not in p.resolve().parents]
+    if not found:
         raise FileNotFoundError(
-            f"ckpt_path=last: no earlier run of task '{task_name}' has checkpoints/last.ckpt under {log_dir}"
+            f"ckpt_path=last: no earlier run of task '{task_name}' has checkpoints/last.ckpt under {task_dir} "
+            "(looked in runs/*/, multiruns/*/*/ and slurm/*/*/)"
         )
-    return runs[-1]
+    return max(found, key=lambda p: p.stat().st_mtime)
 
 
-def resolve_ckpt_path(cfg: DictConfig) -> str | None:
-    """The checkpoint to resume from, validated as safe (weights_only) before Lightning touches it."""
+def checkpoint_run_dir(ckpt_path: Path) -> Path | None:
+    """The run directory a checkpoint belongs to (``<run>/checkpoints/x.ckpt`` with ``<run>/.hydra``), if any."""
+    run = ckpt_path.resolve().parent.parent
+    return run if ckpt_path.resolve().parent.name == "checkpoints" and (run / ".hydra").is_dir() else None
+
+
+def wandb_run_id(run: Path) -> str | None:
+    """The W&B run id recorded in a run directory (``wandb/[offline-]run-<time>-<id>``), newest first."""
+    runs = sorted((run / "wandb").glob("*run-*-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    return runs[0].name.rsplit("-", 1)[-1] if runs else None
+
+
+def resolve_resume(cfg: DictConfig) -> tuple[str | None, Path]:
+    """The checkpoint to resume from and the run directory to continue in.
+
+    ``ckpt_path=last`` (the newest run of this task) and an explicit path inside a run's ``checkpoints/``
+    continue that run: same directory, same W&B run id. With no ``ckpt_path``, a run directory that already
+    holds ``checkpoints/last.ckpt`` is a requeued SLURM job, which resumes from it. Every checkpoint is
+    validated as safe (weights_only) before Lightning touches it.
+    """
+    here = run_dir()
     ckpt_path = cfg.get("ckpt_path")
+    training = bool(cfg.get("train", True))
     if not ckpt_path:
-        return None
-    if ckpt_path == "last":
-        ckpt_path = str(find_last_checkpoint(Path(cfg.paths.log_dir), cfg.task_name, exclude=run_dir()))
-        log.info("Resuming from %s", ckpt_path)
+        # Lightning's SLURM requeue writes hpc_ckpt_<n>.ckpt, our preemption callback last.ckpt: newest wins
+        saved = [p for p in [here / "checkpoints" / "last.ckpt", *here.glob("hpc_ckpt_*.ckpt")] if p.is_file()]
+        if not training or not saved:
+            return None, here
+        ckpt_path = str(max(saved, key=lambda p: p.stat().st_mtime))
+        log.info("This run directory already holds %s (a requeued job): resuming from it", ckpt_path)
+    elif ckpt_path == "last":
+        ckpt_path = str(find_last_checkpoint(Path(cfg.paths.log_dir), cfg.task_name, exclude=here))
     safe_load(ckpt_path)
-    return str(ckpt_path)
+    # testing a checkpoint (train=false) writes its results here, not into the run it came from
+    run = (checkpoint_run_dir(Path(ckpt_path)) if training else None) or here
+    log.info("Resuming from %s in %s", ckpt_path, run)
+    if run.resolve() != here.resolve():
+        log.info("This launch's own config and log stay in %s", here)
+    return str(ckpt_path), run
+
+
+def continue_run(cfg: DictConfig, run: Path) -> None:
+    """Point every output of ``cfg`` (checkpoints, logs, results) at ``run``, keeping its W&B run id."""
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(run)
+        wandb_cfg = (cfg.get("logger") or {}).get("wandb")
+        if wandb_cfg is not None and not wandb_cfg.get("id"):
+            run_id = wandb_run_id(run)
+            if run_id is not None:
+                wandb_cfg.id = run_id
+                wandb_cfg.resume = "allow"
+                log.info("Continuing W&B run %s", run_id)
 
 
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:
@@ -149,10 +197,12 @@ def _floats(metrics: dict[str, Any]) -> dict[str, float]:
 
 def train(cfg: DictConfig) -> float | None:
     """Fit, test the best checkpoint, write results.json, print a table; return the metric sweepers optimize."""
+    ckpt_path, out = resolve_resume(cfg)
+    if ckpt_path is not None:
+        continue_run(cfg, out)
     OmegaConf.resolve(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    out = run_dir()
 
     datamodule: DenoiseDataModule = instantiate(cfg.data)
     channels_last = bool(cfg.trainer.get("channels_last", False))
@@ -167,10 +217,9 @@ def train(cfg: DictConfig) -> float | None:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    ckpt_path = resolve_ckpt_path(cfg)
     try:
         if cfg.get("train", True):
-            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         checkpoint = next((cb for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint)), None)
         best_path = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
         val_metrics = _floats(trainer.callback_metrics)
@@ -180,14 +229,17 @@ def train(cfg: DictConfig) -> float | None:
         if cfg.get("test", True):
             if best_path is None:
                 log.warning("No best checkpoint was saved; testing the current weights")
-            trainer.test(model, datamodule=datamodule, ckpt_path=best_path if cfg.get("train", True) else ckpt_path)
+            trainer.test(
+                model,
+                datamodule=datamodule,
+                ckpt_path=best_path if cfg.get("train", True) else ckpt_path,
+                weights_only=True,
+            )
             test_metrics = _floats(trainer.callback_metrics)
     finally:
         sync_commands = [lg.sync_command() for lg in loggers if isinstance(lg, ResilientWandbLogger)]
         if any(isinstance(lg, ResilientWandbLogger) for lg in loggers) and trainer.is_global_zero:
-            import wandb
-
-            wandb.finish()
+            finish_wandb()
 
     optimized = cfg.get("optimized_metric")
     value = val_metrics.get(optimized) if optimized else None
