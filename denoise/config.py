@@ -44,6 +44,15 @@ def mixed_precision(accelerator: Any) -> str:
     return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
 
 
+def sqlite_url(path: str) -> str:
+    """An SQLite URL for ``path``, creating its folder (SQLite will not): the Optuna study's storage."""
+    from pathlib import Path
+
+    file = Path(path).expanduser().resolve()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{file}"
+
+
 def register_resolvers() -> None:
     """``${if:cond,a,b}`` lets ``data.channels`` follow ``data.grayscale`` in YAML; ``slurm_tasks`` and
     ``slurm_gpus`` tie the SLURM request to ``trainer.devices`` (conf/launcher/slurm.yaml);
@@ -53,6 +62,7 @@ def register_resolvers() -> None:
         "slurm_tasks": slurm_tasks,
         "slurm_gpus": slurm_gpus,
         "mixed_precision": mixed_precision,
+        "sqlite_url": sqlite_url,
     }
     for name, resolver in resolvers.items():
         if not OmegaConf.has_resolver(name):

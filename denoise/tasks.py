@@ -243,6 +243,12 @@ def train(cfg: DictConfig) -> float | None:
 
     optimized = cfg.get("optimized_metric")
     value = val_metrics.get(optimized) if optimized else None
+    if optimized and value is None and cfg.get("train", True):
+        log.warning(
+            "optimized_metric=%s was never logged (did validation run? an epoch needs at least one batch of "
+            "data.batch_size); a sweeper gets no value for this run",
+            optimized,
+        )
     if trainer.is_global_zero:
         results = {key: test_metrics.get(key) for key in TEST_KEYS}
         results.update({k: v for k, v in test_metrics.items() if k.startswith("test/") and k.count("/") == 2})
