@@ -45,3 +45,34 @@ def step_decay(
 def constant(optimizer: Optimizer, total_steps: int, warmup_steps: int = 0) -> LambdaLR:
     """A fixed rate, with an optional linear warmup."""
     return LambdaLR(optimizer, lambda step: _warmup_factor(step, warmup_steps))
+
+
+def exponential_decay(
+    optimizer: Optimizer, total_steps: int, final_lr_ratio: float = 0.1, warmup_steps: int = 0
+) -> LambdaLR:
+    """Decay the rate exponentially to ``final_lr_ratio * lr`` at ``total_steps`` (MWCNN: 1e-3 -> 1e-4)."""
+    if not 0 < final_lr_ratio <= 1:
+        raise ValueError(f"scheduler.final_lr_ratio must be in (0, 1], got {final_lr_ratio}")
+
+    def factor(step: int) -> float:
+        return _warmup_factor(step, warmup_steps) * final_lr_ratio ** min(1.0, step / max(1, total_steps))
+
+    return LambdaLR(optimizer, factor)
+
+
+def piecewise(
+    optimizer: Optimizer, total_steps: int, milestones: list[float], ratios: list[float], warmup_steps: int = 0
+) -> LambdaLR:
+    """``lr * ratios[i]`` from ``milestones[i]`` on; milestones are fractions of the run (0.5 = halfway), so a
+    published schedule in epochs keeps its shape at any run length (PRIDNet: 1e-4, 5e-5 after 1500 of 4000...)."""
+    if len(milestones) != len(ratios) or list(milestones) != sorted(milestones):
+        raise ValueError(
+            f"scheduler.milestones {milestones} must be increasing and as many as scheduler.ratios {ratios}"
+        )
+    bounds = [int(m * total_steps) for m in milestones]
+
+    def factor(step: int) -> float:
+        passed = sum(step >= b for b in bounds)
+        return _warmup_factor(step, warmup_steps) * (ratios[passed - 1] if passed else 1.0)
+
+    return LambdaLR(optimizer, factor)

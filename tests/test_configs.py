@@ -59,9 +59,9 @@ def required_paths(group: str, option: str, tmp_path: Path) -> list[str]:
 
     if (group, option) in {("data", "renoir"), ("data", "nind")}:
         return [f"data.root={tmp_path}"]  # layouts scan lazily, at setup
-    if (group, option) == ("data", "real"):
+    if (group, option) in {("data", "real"), ("experiment", "seed_protocol")}:
         return [f"data.{name}_root={tmp_path}" for name in ("sidd", "renoir", "nind")]
-    if (group, option) == ("data", "sidd"):
+    if (group, option) == ("data", "sidd") or (group == "experiment" and option.startswith("sidd_")):
         return [f"data.root={make_sidd(tmp_path / 'sidd', scenes=['0001_001_S6_00100_00060_3200_L'])}"]
     if (group, option) == ("data", "paired"):
         return [f"data.noisy_dir={tmp_path / 'noisy'}", f"data.clean_dir={tmp_path / 'clean'}"]
@@ -111,15 +111,6 @@ def test_quickstart_experiment_is_the_default_run(tmp_path: Path) -> None:
     assert default.model.net.depth == 10 and default.noise.sigma == 25
 
 
-def test_trainer_options(tmp_path: Path) -> None:
-    gpu = compose_cfg("train", ["trainer=gpu"], tmp_path / "a").trainer
-    assert gpu.accelerator == "gpu" and gpu.precision == "bf16-mixed"
-    ddp = compose_cfg("train", ["trainer=ddp"], tmp_path / "b").trainer
-    assert ddp.strategy == "ddp" and ddp.num_nodes == 1 and "sync_batchnorm" in ddp
-    sim = compose_cfg("train", ["trainer=ddp_sim"], tmp_path / "c").trainer
-    assert sim.accelerator == "cpu" and sim.devices == 2 and sim.strategy == "ddp"
-
-
 def test_evaluate_config_composes(tmp_path: Path) -> None:
     cfg = compose_cfg("evaluate", ["ckpt_path=x.ckpt", "model=rednet", "data.grayscale=true"], tmp_path / "run")
     assert cfg.task_name == "evaluate" and cfg.model.net.in_channels == 1
@@ -166,3 +157,63 @@ def test_unknown_option_lists_the_available_ones(override: str, listed: str) -> 
     group, option = override.split("=")
     assert f"Could not find '{group}/{option}'" in result.stderr
     assert "Available options" in result.stderr and listed in result.stderr
+
+
+def test_mixed_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    """trainer=gpu|ddp: bf16-mixed where supported, 16-mixed on older GPUs, full precision on CPU."""
+    import torch
+
+    from denoise.config import mixed_precision
+
+    assert mixed_precision("cpu") == "32-true"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert mixed_precision("gpu") == "bf16-mixed"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert mixed_precision("gpu") == "16-mixed"
+    assert mixed_precision("cpu") == "32-true"
+
+
+@pytest.mark.parametrize(
+    ("trainer", "overrides", "expected"),
+    [
+        ("gpu", [], {"accelerator": "gpu", "devices": 1}),
+        ("ddp", [], {"strategy": "ddp", "devices": 4, "num_nodes": 1, "sync_batchnorm": False}),
+        ("ddp", ["trainer.accelerator=cpu", "trainer.devices=2"], {"precision": "32-true", "devices": 2}),
+        ("ddp", ["trainer.precision=16-mixed", "trainer.num_nodes=2"], {"precision": "16-mixed", "num_nodes": 2}),
+        ("ddp_sim", [], {"strategy": "ddp", "accelerator": "cpu", "devices": 2}),
+    ],
+)
+def test_trainer_configs(trainer: str, overrides: list[str], expected: dict, tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    cfg = compose_cfg("train", [f"trainer={trainer}", *overrides], tmp_path)
+    resolved = OmegaConf.to_container(cfg.trainer, resolve=True)
+    assert {k: resolved[k] for k in expected} == expected
+
+
+def test_slurm_launcher_ties_the_request_to_the_trainer(tmp_path: Path) -> None:
+    """launcher=slurm: tasks per node = GPUs per node = trainer.devices, nodes = trainer.num_nodes."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    GlobalHydra.instance().clear()
+    overrides = [
+        "launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2", "slurm.partition=gpu",
+        "slurm.account=proj", "slurm.time_min=1440", "slurm.mem_gb=64", "slurm.cpus_per_task=8",
+        "slurm.setup=[module load cuda]",
+    ]  # fmt: skip
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    assert launcher["_target_"].endswith("SlurmLauncher")
+    assert (launcher["nodes"], launcher["tasks_per_node"], launcher["gpus_per_node"]) == (2, 4, 4)
+    assert (launcher["partition"], launcher["account"], launcher["timeout_min"]) == ("gpu", "proj", 1440)
+    assert (launcher["mem_gb"], launcher["cpus_per_task"], launcher["setup"]) == (64, 8, ["module load cuda"])
+    assert launcher["max_num_timeout"] == 0 and launcher["additional_parameters"] == {"signal": "USR1@120"}
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        bad = compose("train", overrides=["launcher=slurm", "trainer.devices=auto"], return_hydra_config=True)
+    with pytest.raises(Exception, match=r"trainer\.devices as a number"):
+        OmegaConf.to_container(bad.hydra.launcher, resolve=True)
+    GlobalHydra.instance().clear()

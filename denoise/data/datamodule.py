@@ -211,12 +211,17 @@ class PairedDataModule(DenoiseDataModule):
         datasets: Mapping[str, Any],
         weights: Mapping[str, float] | None = None,
         patch_size: int = 256,
-        samples_per_epoch: int = 4000,
+        samples_per_epoch: int | None = 4000,
         augment: bool = True,
         store: Mapping[str, Any] | None = None,
+        resize: int | None = None,
+        test_is_val: bool = False,
         **options: Any,
     ) -> None:
         """``store`` (``enabled``, ``size``, ``stride``, ``cache_dir``) turns on the crop-once patch store.
+        ``resize``: every photo shrunk whole to ``resize x resize`` (the seed's protocol; no patch store), and
+        ``samples_per_epoch=None`` makes an epoch one pass over the training pairs. ``test_is_val``: test on
+        the validation pairs (a two-way split, as the seed scored its 20% held-out set).
 
         Keys named ``root``, ``*_root`` or ``*_dir`` are the user-facing paths (``data.root=...``) that the
         layouts' configs interpolate; they are accepted here so the run's config records them."""
@@ -231,6 +236,13 @@ class PairedDataModule(DenoiseDataModule):
         self.weights = {name: float((weights or {}).get(name, 1.0)) for name in self.layouts}
         self.patch_size, self.samples_per_epoch, self.augment = patch_size, samples_per_epoch, augment
         self.store = dict(store or {})
+        self.resize, self.test_is_val = resize, test_is_val
+        if resize is not None and self.store.get("enabled", False):
+            raise ValueError(f"data.resize={resize} works on whole photos: set data.store.enabled=false")
+        if resize is not None and patch_size > resize:
+            raise ValueError(f"data.patch_size={patch_size} is larger than the resized photos (data.resize={resize})")
+        if samples_per_epoch is None and self.store.get("enabled", False):
+            raise ValueError("data.samples_per_epoch=null (one pass over the pairs) needs data.store.enabled=false")
         self.prepare_data_per_node = True
 
     def patch_stores(self, progress: bool = True) -> dict[str, PatchStore]:
@@ -257,6 +269,8 @@ class PairedDataModule(DenoiseDataModule):
         return {name: layout.splits()[split] for name, layout in self.layouts.items()}
 
     def build_split(self, split: str) -> Dataset:
+        if split == "test" and self.test_is_val:
+            split = "val"
         if split == "train" and self.store.get("enabled", False):
             stores = self.patch_stores(progress=False)
             return StorePatches(list(stores.values()), [self.weights[name] for name in stores], self.patch_size,
@@ -268,15 +282,16 @@ class PairedDataModule(DenoiseDataModule):
                 weights += [self.weights[name] / len(members)] * len(members)
             if not pairs:
                 raise ValueError(f"no training pairs in {sorted(self.layouts)}: every pair was held out")
-            return PairPatches(pairs, self.channels, self.patch_size, self.samples_per_epoch, self.augment, weights)
+            return PairPatches(pairs, self.channels, self.patch_size, self.samples_per_epoch, self.augment, weights,
+                               resize=self.resize)  # fmt: skip
         parts: list[Dataset] = []
         for name, layout in self.layouts.items():
-            blocks = layout.blocks(split)
+            blocks = None if self.resize else layout.blocks(split)
             if blocks is not None:
                 noisy, clean, names = blocks
                 parts.append(BlockImages(noisy, clean, names, name))
             elif layout.splits()[split]:
-                parts.append(PairImages(layout.splits()[split], self.channels))
+                parts.append(PairImages(layout.splits()[split], self.channels, self.resize))
         if not parts:
             raise ValueError(
                 f"no {split} data in {sorted(self.layouts)}: hold out some of it (data.datasets.<name>.val_fraction) "

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -97,10 +98,19 @@ def aligned(pair: ImagePair, images: list[np.ndarray]) -> list[np.ndarray]:
     return [image[:height, :width] for image in images]
 
 
-def load_pair(pair: ImagePair, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Decode a pair as float32 ``H x W x C`` in [0, 1] (each file scaled by its own bit depth)."""
+def resize_square(image: np.ndarray, size: int) -> np.ndarray:
+    """The whole photo as ``size x size`` (area averaging when shrinking), keeping ``H x W x C``."""
+    out = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    return out.reshape(size, size, image.shape[2])
+
+
+def load_pair(pair: ImagePair, channels: int, resize: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Decode a pair as float32 ``H x W x C`` in [0, 1] (each file scaled by its own bit depth); with ``resize``
+    the whole photo shrunk to ``resize x resize`` (the seed's protocol)."""
     images = aligned(pair, [read_image(path, channels) for path in (pair.noisy, *pair.clean)])
     clean = images[1] if len(images) == 2 else np.mean(images[1:], axis=0, dtype=np.float32)
+    if resize:
+        return resize_square(images[0], resize), resize_square(clean, resize)
     return images[0], clean
 
 
@@ -115,22 +125,28 @@ class PairPatches(Dataset):
         pairs: Sequence[ImagePair],
         channels: int,
         patch_size: int,
-        samples_per_epoch: int,
+        samples_per_epoch: int | None,
         augment: bool = True,
         weights: Sequence[float] | None = None,
+        resize: int | None = None,
     ) -> None:
+        """``samples_per_epoch=None``: an epoch is one pass over the pairs (each once, shuffled by the loader)
+        instead of that many weighted draws."""
         if not pairs:
             raise ValueError("the training split holds no pairs")
         self.pairs, self.channels, self.patch_size = list(pairs), channels, patch_size
-        self.samples_per_epoch, self.augment = samples_per_epoch, augment
+        self.samples_per_epoch, self.augment, self.resize = samples_per_epoch, augment, resize
         self.weights = torch.as_tensor(weights if weights is not None else [1.0] * len(pairs), dtype=torch.float64)
 
     def __len__(self) -> int:
-        return self.samples_per_epoch
+        return len(self.pairs) if self.samples_per_epoch is None else self.samples_per_epoch
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        pair = self.pairs[int(torch.multinomial(self.weights, 1))]
-        noisy, clean = load_pair(pair, self.channels)
+        if self.samples_per_epoch is None:
+            pair = self.pairs[index]
+        else:
+            pair = self.pairs[int(torch.multinomial(self.weights, 1))]
+        noisy, clean = load_pair(pair, self.channels, self.resize)
         if min(noisy.shape[:2]) < self.patch_size:
             raise ValueError(f"pair {pair.name} is {noisy.shape[0]}x{noisy.shape[1]}, smaller than data.patch_size")
         top, left = random_crop_box(noisy.shape[0], noisy.shape[1], self.patch_size)
@@ -144,15 +160,15 @@ class PairPatches(Dataset):
 class PairImages(Dataset):
     """Whole real pairs for validation and test."""
 
-    def __init__(self, pairs: Sequence[ImagePair], channels: int) -> None:
-        self.pairs, self.channels = list(pairs), channels
+    def __init__(self, pairs: Sequence[ImagePair], channels: int, resize: int | None = None) -> None:
+        self.pairs, self.channels, self.resize = list(pairs), channels, resize
 
     def __len__(self) -> int:
         return len(self.pairs)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         pair = self.pairs[index]
-        noisy, clean = load_pair(pair, self.channels)
+        noisy, clean = load_pair(pair, self.channels, self.resize)
         return {"noisy": to_tensor(noisy), "clean": to_tensor(clean), "name": pair.name, "dataset": pair.dataset}
 
 

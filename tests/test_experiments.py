@@ -1,0 +1,98 @@
+"""conf/experiment recipes: each composes with the published settings it claims, EMA on; the seed's protocol
+runs end to end on fixtures of SIDD + RENOIR Mi3 + NIND."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from denoise.tasks import train
+
+from .conftest import compose_cfg, read_results
+from .fixtures.real import make_nind, make_renoir, make_sidd
+
+#: recipe -> (network, patch, per-device batch, loss, optimizer, lr, scheduler, epochs)
+PUBLISHED = {
+    "sidd_pridnet": ("PRIDNet", 256, 2, "l1", "Adam", 1e-4, "piecewise", 4000),
+    "sidd_mwcnn": ("MWCNN", 240, 24, "l2", "Adam", 1e-3, "exponential_decay", 40),
+    "sidd_rednet": ("REDNet", 50, 64, "l2", "Adam", 1e-4, "constant", 200),
+    "sidd_nafnet": ("NAFNet", 256, 32, "psnr", "AdamW", 1e-3, "cosine_with_warmup", 200),
+}
+
+
+@pytest.mark.parametrize("recipe", sorted(PUBLISHED))
+def test_sidd_recipes_compose_with_their_published_settings(recipe: str, tmp_path: Path) -> None:
+    cfg = compose_cfg("train", [f"experiment={recipe}", "data.root=/data/SIDD_Medium_Srgb"], tmp_path / "run")
+    net, patch, batch, loss, optimizer, lr, scheduler, epochs = PUBLISHED[recipe]
+    assert cfg.model.net._target_.endswith(f".{net}")
+    assert (cfg.data.patch_size, cfg.data.batch_size, cfg.model.loss) == (patch, batch, loss)
+    assert cfg.model.optimizer._target_ == f"torch.optim.{optimizer}" and cfg.model.optimizer.lr == lr
+    assert cfg.model.scheduler._target_ == f"denoise.optim.{scheduler}" and cfg.trainer.max_epochs == epochs
+    assert "ema" in cfg.callbacks and "model_checkpoint" in cfg.callbacks  # EMA on, the defaults kept
+    assert cfg.trainer.accelerator == "gpu" and cfg.data.datasets.sidd.root == "/data/SIDD_Medium_Srgb"
+    assert cfg.data.patch_size % size_multiple(cfg) == 0
+    if recipe == "sidd_nafnet":
+        assert list(cfg.model.optimizer.betas) == [0.9, 0.9] and cfg.model.optimizer.weight_decay == 0.0
+        assert cfg.model.scheduler.min_lr_ratio == pytest.approx(1e-7 / 1e-3) and not cfg.data.augment
+        assert cfg.seed == 10
+    if recipe == "sidd_pridnet":
+        # an epoch of 320 crops in batches of 2 (SIDD Medium's 160 scenes), 4000 of them: 640k iterations
+        assert cfg.data.samples_per_epoch // cfg.data.batch_size * cfg.trainer.max_epochs == 640_000
+
+
+def size_multiple(cfg) -> int:
+    """The network's input-size multiple (MWCNN 8, NAFNet 16, others 1) for the recipe's crops."""
+    from denoise.config import build
+
+    spec = {k: v for k, v in cfg.model.net.items()}
+    spec["in_channels"] = 3
+    return int(getattr(build(spec, what="model.net"), "size_multiple", 1))
+
+
+def test_seed_protocol_runs_on_sidd_renoir_mi3_and_nind(tmp_path: Path) -> None:
+    roots = {
+        "sidd": make_sidd(tmp_path / "SIDD_Small_sRGB_Only", release="small"),
+        "renoir": make_renoir(tmp_path / "RENOIR") / "Mi3_Aligned",
+        "nind": make_nind(tmp_path / "NIND"),
+    }
+    overrides = [
+        "experiment=seed_protocol",
+        *[f"data.{name}_root={root}" for name, root in roots.items()],
+        # tiny: 32x32 photos, a small network, one epoch, on the CPU
+        "data.resize=32",
+        "data.patch_size=32",
+        "data.batch_size=4",
+        "data.num_workers=0",
+        "data.pin_memory=false",
+        "model=rednet_small",
+        "model.net.channels=8",
+        "trainer.max_epochs=1",
+        "trainer.accelerator=cpu",
+        "logger=none",
+        "~callbacks.rich_progress_bar",
+    ]
+    cfg = compose_cfg("train", overrides, tmp_path / "run")
+    assert cfg.data.samples_per_epoch is None and cfg.data.test_is_val and not cfg.data.store.enabled
+    run = tmp_path / "run"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train(cfg)
+    results = read_results(run)
+    for name in roots:
+        assert np.isfinite(results[f"test/{name}/psnr"])
+    from hydra.utils import instantiate
+
+    datamodule = instantiate(compose_cfg("train", overrides, tmp_path / "again").data)
+    datamodule.setup("fit")
+    train_pairs = sum(len(layout.splits()["train"]) for layout in datamodule.layouts.values())
+    val_pairs = sum(len(layout.splits()["val"]) for layout in datamodule.layouts.values())
+    assert len(datamodule.datasets["train"]) == train_pairs  # an epoch is one pass over the training photos
+    assert results["global_step"] == train_pairs // 4
+    sample = datamodule.datasets["train"][0]
+    assert sample["noisy"].shape == (3, 32, 32)  # the whole photo, resized
+    datamodule.setup("test")
+    assert len(datamodule.datasets["test"]) == val_pairs  # the 20% held out is the test set
+    assert val_pairs / (val_pairs + train_pairs) == pytest.approx(0.2, abs=0.15)
