@@ -119,6 +119,11 @@ def instantiate_group(cfg: DictConfig | None, key: str) -> list[Any]:
 def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: list[Logger]) -> L.Trainer:
     """The Lightning Trainer from ``trainer``, less the keys that are ours (``channels_last`` goes to the model)."""
     options = {k: v for k, v in trainer_cfg.items() if k != "channels_last"}
+    if options.get("sync_batchnorm") and options.get("accelerator") == "cpu":
+        raise ValueError(
+            "trainer.sync_batchnorm=true needs GPUs (PyTorch's SyncBatchNorm is CUDA-only); "
+            "set it false with trainer.accelerator=cpu"
+        )
     return instantiate(OmegaConf.create(options), callbacks=callbacks, logger=loggers or False)
 
 

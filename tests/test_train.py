@@ -314,3 +314,28 @@ def test_channels_last_gives_the_same_output() -> None:
     x = torch.rand(2, 3, 37, 41)
     with torch.no_grad():
         assert (nhwc(x) - nchw(x)).abs().max().item() < 1e-5
+
+
+def test_ddp_stops_every_rank_when_one_rank_loss_is_not_finite(tmp_path: Path) -> None:
+    """Rank 1 alone goes NaN at step 2: both ranks stop with the error naming the step (no rank hangs in a
+    collective), and the last good checkpoint, from the end of epoch 0, stays finite."""
+    run = tmp_path / "run"
+    overrides = [o for o in TINY if not o.startswith(("trainer.accelerator", "trainer.max_epochs"))]
+    probe = "+callbacks.poison._target_=tests.fixtures.probes.PoisonWeights"
+    result = run_cli(
+        "train.py", *overrides, "logger=none", "trainer=ddp_sim", "trainer.max_epochs=3", "data.samples_per_epoch=16",
+        probe, "+callbacks.poison.step=2", run_dir=run, timeout=300,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "loss is not finite (nan) at global step 2 (epoch 1, batch 0)" in result.stderr
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 2 and last["epoch"] == 0
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+
+
+def test_sync_batchnorm_on_cpu_is_refused_with_the_key(tmp_path: Path) -> None:
+    """PyTorch's SyncBatchNorm runs on CUDA only: trainer.sync_batchnorm=true on CPU fails at once, naming the key,
+    instead of deep inside the first DDP step."""
+    cfg = compose_cfg("train", [*TINY, "logger=none", "trainer=ddp_sim", "trainer.sync_batchnorm=true"], tmp_path)
+    with pytest.raises(ValueError, match=r"trainer\.sync_batchnorm=true needs GPUs"):
+        train(cfg)
