@@ -112,7 +112,8 @@ stop() {
         if [[ -f "$dir/$daemon.pid" ]] && kill "$(cat "$dir/$daemon.pid")" 2>/dev/null; then
             for _ in $(seq 30); do kill -0 "$(cat "$dir/$daemon.pid")" 2>/dev/null || break; sleep 0.2; done
         fi
-        pkill -x "$daemon" 2>/dev/null || true
+        # only daemons started with this cluster's slurm.conf, never a real cluster's
+        pkill -f -x "$daemon -f $conf" 2>/dev/null || true
     done
     rm -f "$dir"/*.pid
     [[ "${1:-}" == quiet ]] || echo "SLURM stopped"

@@ -109,22 +109,38 @@ def test_checkpoint_is_plain_data_and_rebuilds_the_network(tmp_path: Path) -> No
     assert all(torch.equal(net.state_dict()[k], v) for k, v in state.items())
 
 
-def test_resume_from_last_ckpt(tmp_path: Path) -> None:
+def test_resume_continues_the_run_of_its_checkpoint(tmp_path: Path) -> None:
+    """An explicit checkpoint inside a run, and ckpt_path=last, continue that run in its own directory (the new
+    launch keeps only its config); a checkpoint from elsewhere starts a new run directory from it."""
+    import shutil
+    import warnings
+
     logs = tmp_path / "logs"
     first = logs / "train" / "runs" / "2026-01-01_00-00-00_000000"
+    (first / ".hydra").mkdir(parents=True)  # what @hydra.main writes into every run directory
     train(compose_cfg("train", [*TINY, "logger=none"], first, log_dir=logs))
     assert read_results(first)["global_step"] == 2  # 8 samples / batch 4, one epoch
 
-    resumed = logs / "train" / "runs" / "2026-01-01_00-00-01_000000"
+    relaunch = logs / "train" / "runs" / "2026-01-01_00-00-01_000000"
     overrides = [*TINY, "logger=none", f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}", "trainer.max_epochs=2"]
-    train(compose_cfg("train", overrides, resumed, log_dir=logs))
-    assert read_results(resumed)["global_step"] == 4 and read_results(resumed)["epochs"] == 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(compose_cfg("train", overrides, relaunch, log_dir=logs))
+    assert read_results(first)["global_step"] == 4 and read_results(first)["epochs"] == 2
+    assert not (relaunch / "results.json").exists() and not (relaunch / "checkpoints").exists()
+    assert not [w for w in caught if "dirpath has changed" in str(w.message)]  # the callbacks' state carries on
 
-    # ckpt_path=last picks the newest earlier run of the task (here: the resumed one, at epoch 2)
+    # ckpt_path=last: the newest last.ckpt of the task, i.e. the same run again
     latest = logs / "train" / "runs" / "2026-01-01_00-00-02_000000"
     overrides = [*TINY, "logger=none", "ckpt_path=last", "trainer.max_epochs=3"]
     train(compose_cfg("train", overrides, latest, log_dir=logs))
-    assert read_results(latest)["global_step"] == 6
+    assert read_results(first)["global_step"] == 6 and read_results(first)["run_dir"] == str(first)
+
+    # a checkpoint that is not in a run directory: a new run, started from it
+    loose = shutil.copy(first / "checkpoints" / "last.ckpt", tmp_path / "shared.ckpt")
+    fresh = tmp_path / "fresh"
+    train(compose_cfg("train", [*TINY, "logger=none", f"ckpt_path={loose}", "trainer.max_epochs=4"], fresh))
+    assert read_results(fresh)["global_step"] == 8 and read_results(first)["global_step"] == 6
 
 
 def test_evaluate_cli_reproduces_the_training_test_score(tmp_path: Path) -> None:
