@@ -10,6 +10,8 @@
 #
 # The cluster lives in $DENOISE_SLURM_DIR (default /tmp/denoise-slurm): slurm.conf, state, spool, logs.
 set -euo pipefail
+# the daemons live in /usr/sbin, which a non-login PATH may lack
+export PATH="$PATH:/usr/sbin:/sbin"
 
 dir="${DENOISE_SLURM_DIR:-/tmp/denoise-slurm}"
 conf="$dir/slurm.conf"
@@ -108,6 +110,16 @@ start() {
 }
 
 stop() {
+    # let finished jobs report back before the daemons go, then end any step daemon of this cluster left over
+    for _ in $(seq 20); do
+        [[ -z "$(SLURM_CONF="$conf" squeue -h 2>/dev/null)" ]] && break
+        sleep 0.5
+    done
+    for pid in $(pgrep -x slurmstepd 2>/dev/null); do
+        if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "SLURM_CONF=$conf"; then
+            kill "$pid" 2>/dev/null || true
+        fi
+    done
     for daemon in slurmd slurmctld; do
         if [[ -f "$dir/$daemon.pid" ]] && kill "$(cat "$dir/$daemon.pid")" 2>/dev/null; then
             for _ in $(seq 30); do kill -0 "$(cat "$dir/$daemon.pid")" 2>/dev/null || break; sleep 0.2; done

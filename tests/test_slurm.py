@@ -36,7 +36,10 @@ def slurm_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     if os.environ.get("SLURM_CONF") and shutil.which("sinfo") and _cluster_up(dict(os.environ)):
         yield dict(os.environ)
         return
-    missing = [cmd for cmd in ("slurmctld", "slurmd", "munged", "sbatch") if shutil.which(cmd) is None]
+    search_path = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"  # the daemons live in /usr/sbin
+    missing = [
+        cmd for cmd in ("slurmctld", "slurmd", "munged", "sbatch") if shutil.which(cmd, path=search_path) is None
+    ]
     reason = None
     if missing:
         reason = f"SLURM is not installed ({', '.join(missing)} missing): run 'sudo {SCRIPT} install'"
