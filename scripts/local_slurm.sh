@@ -110,19 +110,24 @@ start() {
 }
 
 stop() {
-    # let finished jobs report back before the daemons go, then end any step daemon of this cluster left over
-    for _ in $(seq 20); do
-        [[ -z "$(SLURM_CONF="$conf" squeue -h 2>/dev/null)" ]] && break
-        sleep 0.5
-    done
+    if [[ -f "$conf" && -f "$dir/slurmctld.pid" ]]; then
+        # let finished jobs report back before the daemons go
+        for _ in $(seq 20); do
+            [[ -z "$(SLURM_CONF="$conf" timeout 5 squeue -h 2>/dev/null)" ]] && break
+            sleep 0.5
+        done
+    fi
+    # any step daemon of this cluster left over (matched by the SLURM_CONF in its environment)
     for pid in $(pgrep -x slurmstepd 2>/dev/null); do
         if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "SLURM_CONF=$conf"; then
             kill "$pid" 2>/dev/null || true
         fi
     done
     for daemon in slurmd slurmctld; do
-        if [[ -f "$dir/$daemon.pid" ]] && kill "$(cat "$dir/$daemon.pid")" 2>/dev/null; then
-            for _ in $(seq 30); do kill -0 "$(cat "$dir/$daemon.pid")" 2>/dev/null || break; sleep 0.2; done
+        local pid=""
+        [[ -f "$dir/$daemon.pid" ]] && pid="$(cat "$dir/$daemon.pid" 2>/dev/null || true)"
+        if [[ -n "$pid" ]] && kill "$pid" 2>/dev/null; then
+            for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
         fi
         # only daemons started with this cluster's slurm.conf, never a real cluster's
         pkill -f -x "$daemon -f $conf" 2>/dev/null || true
