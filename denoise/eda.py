@@ -33,8 +33,6 @@ log = logging.getLogger(__name__)
 
 #: metadata fields counted per dataset, in report order (others are ignored)
 CATEGORY_FIELDS = ("camera", "iso", "shutter", "temperature", "brightness", "batch", "scene", "split")
-#: the fields whose combination makes a noise-model group (what the noise depends on)
-GROUP_FIELDS = ("camera", "iso")
 
 
 @dataclass
@@ -48,10 +46,25 @@ class Sample:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+#: how the report names each category
+CATEGORY_LABELS = {
+    "camera": "camera",
+    "iso": "ISO",
+    "shutter": "shutter speed",
+    "temperature": "illuminant (K)",
+    "brightness": "brightness",
+    "batch": "batch",
+    "scene": "scene",
+    "split": "split",
+    "dataset": "dataset",
+}
+
+
 def group_of(sample: Sample) -> str:
-    """``camera / ISO`` when known, else the dataset (the unit of one noise model)."""
-    parts = [f"{sample.meta[f]}" if f != "iso" else f"ISO {sample.meta[f]}" for f in GROUP_FIELDS if f in sample.meta]
-    return " / ".join(parts) if parts else sample.dataset
+    """``camera / ISO`` when known (the dataset stands in for an unnamed camera), else the dataset: the unit
+    of one noise model."""
+    camera = str(sample.meta.get("camera", sample.dataset))
+    return f"{camera} / ISO {sample.meta['iso']}" if "iso" in sample.meta else camera
 
 
 # -- streaming the pairs -----------------------------------------------------------------------------------
@@ -176,7 +189,8 @@ class Analysis:
     hist_range: float = 0.25
     hist_bins: int = 101
     pairs: list[dict[str, Any]] = field(default_factory=list)
-    counts: dict[str, Counter] = field(default_factory=dict)
+    # dataset -> category -> value -> pairs (categories mean different things in different datasets)
+    counts: dict[str, dict[str, Counter]] = field(default_factory=dict)
     sizes: Counter = field(default_factory=Counter)
     groups: dict[str, NoiseStats] = field(default_factory=dict)
 
@@ -217,8 +231,8 @@ class Analysis:
         )
         for key in CATEGORY_FIELDS:
             if key in sample.meta:
-                self.counts.setdefault(key, Counter())[str(sample.meta[key])] += 1
-        self.counts.setdefault("dataset", Counter())[sample.dataset] += 1
+                self.counts.setdefault(sample.dataset, {}).setdefault(key, Counter())[str(sample.meta[key])] += 1
+        self.counts.setdefault(sample.dataset, {}).setdefault("pairs", Counter())["all"] += 1
         self.sizes[f"{height}x{width}"] += 1
 
     def fits(self, min_pixels: int, fit_range: Sequence[float]) -> dict[str, dict[str, Any]]:
@@ -265,10 +279,24 @@ def _sort_key(value: str) -> tuple[int, float | str]:
         return (1, value)
 
 
-def plot_counts(path: Path, counts: Mapping[str, Counter], sizes: Counter) -> Path:
-    """One bar chart per category (and one of image sizes)."""
+def plot_counts(path: Path, counts: Mapping[str, Mapping[str, Counter]], sizes: Counter) -> Path:
+    """One bar chart per dataset and category (and one of image sizes)."""
     plt = _pyplot()
-    panels = [(k, c) for k, c in counts.items() if c] + [("image size", sizes)]
+    several = len(counts) > 1
+    panels = [
+        (
+            f"{dataset}: pairs per {CATEGORY_LABELS.get(key, key)}"
+            if several
+            else f"pairs per {CATEGORY_LABELS.get(key, key)}",
+            c,
+        )
+        for dataset, fields in counts.items()
+        for key, c in fields.items()
+        if key != "pairs"
+    ]
+    if several:
+        panels.insert(0, ("pairs per dataset", Counter({d: f["pairs"]["all"] for d, f in counts.items()})))
+    panels.append(("pairs per image size", sizes))
     columns = min(3, len(panels))
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.4 * rows), squeeze=False)
@@ -276,7 +304,7 @@ def plot_counts(path: Path, counts: Mapping[str, Counter], sizes: Counter) -> Pa
         keys = sorted(counter, key=_sort_key)
         ax.bar(range(len(keys)), [counter[k] for k in keys], color="#4c72b0")
         ax.set_xticks(range(len(keys)), keys, rotation=45 if len(keys) > 4 else 0, ha="right", fontsize=8)
-        ax.set_title(f"pairs per {title}")
+        ax.set_title(title, fontsize=10)
         ax.set_ylabel("pairs")
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
@@ -476,7 +504,13 @@ def write_report(
     report: dict[str, Any] = {
         "title": title,
         "summary": summary,
-        "counts": {k: dict(sorted(c.items(), key=lambda kv: _sort_key(kv[0]))) for k, c in analysis.counts.items()},
+        "counts": {
+            dataset: {
+                key: dict(sorted(c.items(), key=lambda kv: _sort_key(kv[0]))) if key != "pairs" else c["all"]
+                for key, c in fields.items()
+            }
+            for dataset, fields in analysis.counts.items()
+        },
         "sizes": dict(analysis.sizes),
         "pairs": analysis.pairs,
         "groups": fits,
@@ -498,14 +532,21 @@ def write_report(
     lines = [
         f"# Exploratory data analysis: {title}",
         "",
-        f"{summary['pairs']} pairs; noisy-input PSNR {summary['psnr_noisy_mean']:.2f} dB on average; residual "
-        f"std {255 * summary['noise_std_mean']:.2f} (0-255 scale). Every number is also in `eda.json`.",
+        f"{summary['pairs']} pairs; per pair on average: noisy-input PSNR {summary['psnr_noisy_mean']:.2f} dB, "
+        f"residual std {255 * summary['noise_std_mean']:.2f} (0-255 scale). Every number is also in `eda.json`.",
         "",
         "## Counts",
         "",
         *[
-            f"- **{key}**: " + ", ".join(f"{k} ({v})" for k, v in report["counts"][key].items())
-            for key in report["counts"]
+            "; ".join(
+                [f"- **{dataset}**: {fields['pairs']} pairs"]
+                + [
+                    f"per {CATEGORY_LABELS.get(key, key)}: " + ", ".join(f"{k} ({v})" for k, v in counts.items())
+                    for key, counts in fields.items()
+                    if key != "pairs"
+                ]
+            )
+            for dataset, fields in report["counts"].items()
         ],
         "- **image size**: " + ", ".join(f"{k} ({v})" for k, v in analysis.sizes.most_common()),
         "",
@@ -573,7 +614,7 @@ def write_report(
             "PSNR noisy": p["psnr_noisy"],
             "brightness": p["brightness"],
         }
-        for p in analysis.pairs
+        for p in sorted(analysis.pairs, key=lambda p: (p["dataset"], p["name"]))
     ]
     lines += ["## Every pair", "", markdown_table(pair_rows, list(pair_rows[0]))]
     (out / "eda.md").write_text("\n".join(lines) + "\n")

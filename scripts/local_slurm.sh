@@ -119,7 +119,7 @@ stop() {
     fi
     # any step daemon of this cluster left over (matched by the SLURM_CONF in its environment)
     for pid in $(pgrep -x slurmstepd 2>/dev/null); do
-        if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "SLURM_CONF=$conf"; then
+        if { tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null | grep -qx "SLURM_CONF=$conf"; then
             kill "$pid" 2>/dev/null || true
         fi
     done
