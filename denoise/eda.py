@@ -272,6 +272,25 @@ def _pyplot() -> Any:
     return plt
 
 
+def _panels(count: int, width: float, height: float, columns: int = 3) -> tuple[Any, Any, list[Any]]:
+    """A figure of ``count`` panels, ``columns`` to a row: (pyplot, figure, the axes in order)."""
+    plt = _pyplot()
+    columns = max(1, min(columns, count))
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
+    return plt, fig, list(axes.flat)
+
+
+def _save(plt: Any, fig: Any, axes: list[Any], used: int, path: Path, dpi: int = 110) -> Path:
+    """Blank the unused panels, save the figure as PNG, free it."""
+    for ax in axes[used:]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def _sort_key(value: str) -> tuple[int, float | str]:
     try:
         return (0, float(value))
@@ -281,7 +300,6 @@ def _sort_key(value: str) -> tuple[int, float | str]:
 
 def plot_counts(path: Path, counts: Mapping[str, Mapping[str, Counter]], sizes: Counter) -> Path:
     """One bar chart per dataset and category (and one of image sizes)."""
-    plt = _pyplot()
     several = len(counts) > 1
     panels = [
         (
@@ -297,21 +315,14 @@ def plot_counts(path: Path, counts: Mapping[str, Mapping[str, Counter]], sizes: 
     if several:
         panels.insert(0, ("pairs per dataset", Counter({d: f["pairs"]["all"] for d, f in counts.items()})))
     panels.append(("pairs per image size", sizes))
-    columns = min(3, len(panels))
-    rows = -(-len(panels) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.4 * rows), squeeze=False)
-    for ax, (title, counter) in zip(axes.flat, panels, strict=False):
+    plt, fig, axes = _panels(len(panels), 5, 3.4)
+    for ax, (title, counter) in zip(axes, panels, strict=False):
         keys = sorted(counter, key=_sort_key)
         ax.bar(range(len(keys)), [counter[k] for k in keys], color="#4c72b0")
         ax.set_xticks(range(len(keys)), keys, rotation=45 if len(keys) > 4 else 0, ha="right", fontsize=8)
         ax.set_title(title, fontsize=10)
         ax.set_ylabel("pairs")
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, axes, len(panels), path)
 
 
 def plot_per_pair(path: Path, pairs: Sequence[Mapping[str, Any]]) -> Path:
@@ -355,12 +366,9 @@ def plot_per_pair(path: Path, pairs: Sequence[Mapping[str, Any]]) -> Path:
 
 def plot_noise_model(path: Path, fits: Mapping[str, Mapping[str, Any]], max_groups: int = 12) -> Path:
     """Residual variance against clean intensity per group, the fitted ``a x + b`` drawn over the points."""
-    plt = _pyplot()
     groups = list(fits)[:max_groups]
-    columns = min(3, len(groups))
-    rows = -(-len(groups) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.4 * rows), squeeze=False)
-    for ax, group in zip(axes.flat, groups, strict=False):
+    plt, fig, axes = _panels(len(groups), 4.6, 3.4)
+    for ax, group in zip(axes, groups, strict=False):
         entry = fits[group]
         x, v = np.asarray(entry["bins"]["intensity"]), np.asarray(entry["bins"]["variance"])
         ax.scatter(x, v, s=12, color="#4c72b0", label="measured")
@@ -374,22 +382,14 @@ def plot_noise_model(path: Path, fits: Mapping[str, Mapping[str, Any]], max_grou
         ax.set_xlabel("clean intensity")
         ax.set_ylabel("residual variance")
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(groups) :]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, axes, len(groups), path)
 
 
 def plot_histograms(path: Path, groups: Mapping[str, NoiseStats], max_groups: int = 12) -> Path:
     """Each group's residual histogram (density, log scale) against the Gaussian of its std."""
-    plt = _pyplot()
     names = sorted(groups)[:max_groups]
-    columns = min(3, len(names))
-    rows = -(-len(names) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.2 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names, strict=False):
+    plt, fig, axes = _panels(len(names), 4.6, 3.2)
+    for ax, name in zip(axes, names, strict=False):
         stats = groups[name]
         edges = np.linspace(-stats.hist_range, stats.hist_range, stats.hist_bins + 1)
         centers, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
@@ -403,12 +403,7 @@ def plot_histograms(path: Path, groups: Mapping[str, NoiseStats], max_groups: in
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("noisy - clean")
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(names) :]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, axes, len(names), path)
 
 
 def plot_samples(path: Path, samples: Sequence[Sample], crop: int = 96) -> Path:
