@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from denoise.report import markdown_table, write_json, zoom_box
+from denoise.report import markdown_table, pyplot, write_json, zoom_box
 
 log = logging.getLogger(__name__)
 
@@ -263,18 +263,9 @@ def analyze(samples: Iterator[Sample], total: int, bins: int = 32, progress: boo
 
 
 # -- plots -------------------------------------------------------------------------------------------------
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _panels(count: int, width: float, height: float, columns: int = 3) -> tuple[Any, Any, list[Any]]:
     """A figure of ``count`` panels, ``columns`` to a row: (pyplot, figure, the axes in order)."""
-    plt = _pyplot()
+    plt = pyplot()
     columns = max(1, min(columns, count))
     rows = -(-count // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
@@ -327,7 +318,7 @@ def plot_counts(path: Path, counts: Mapping[str, Mapping[str, Counter]], sizes: 
 
 def plot_per_pair(path: Path, pairs: Sequence[Mapping[str, Any]]) -> Path:
     """Noise std against the noisy input's PSNR per pair, and std per ISO as box plots per camera."""
-    plt = _pyplot()
+    plt = pyplot()
     cameras = sorted({str(p.get("camera", p["dataset"])) for p in pairs})
     with_iso = [p for p in pairs if "iso" in p]
     fig, axes = plt.subplots(1, 2 if with_iso else 1, figsize=(12 if with_iso else 6, 4), squeeze=False)
@@ -408,7 +399,7 @@ def plot_histograms(path: Path, groups: Mapping[str, NoiseStats], max_groups: in
 
 def plot_samples(path: Path, samples: Sequence[Sample], crop: int = 96) -> Path:
     """A row per pair: noisy and clean (the zoom box drawn), then the zoomed noisy, clean and residual."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(len(samples), 5, figsize=(15, 3.1 * len(samples)), squeeze=False)
     for row, sample in zip(axes, samples, strict=True):
         top, left, size = zoom_box(sample.clean, crop)

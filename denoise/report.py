@@ -98,7 +98,8 @@ def method_rows(
 KIND_COLORS = {"input": "#9e9e9e", "filter": "#4c72b0", "model": "#dd8452"}
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (figures for reports, never a window)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never a window
@@ -109,7 +110,7 @@ def _pyplot() -> Any:
 
 def plot_psnr_ssim(path: Path, rows: Sequence[Mapping[str, Any]], title: str = "") -> Path:
     """Horizontal bars of PSNR and SSIM per method (coloured by kind: input, filter, model), best on top."""
-    plt = _pyplot()
+    plt = pyplot()
     labels = [str(r["method"]) for r in rows][::-1]
     colors = [KIND_COLORS.get(str(r.get("kind")), "#55a868") for r in rows][::-1]
     height = max(2.5, 0.42 * len(rows) + 1.2)
@@ -156,7 +157,7 @@ def image_grid(
     """Save a grid of ``(caption, thumbnail, crop)`` panels: each thumbnail with the crop's box drawn on it,
     the crop enlarged below. ``box`` is ``(top, left, size, scale)`` in full-resolution pixels and the
     thumbnail's scale. Images are ``H x W x C`` floats in [0, 1]."""
-    plt = _pyplot()
+    plt = pyplot()
     columns = max(1, min(columns, len(panels)))
     rows = -(-len(panels) // columns)
     thumb_h, thumb_w = panels[0][1].shape[:2]
