@@ -34,6 +34,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from denoise.report import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_MIB = 2048  # PRIDNet, tiled, 12 MP, CPU
 
@@ -204,8 +206,7 @@ def main() -> None:
         "rows": rows,
         "goals": goals,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.json, report)
     Console().print(f"wrote {args.json}")
 
 

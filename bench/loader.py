@@ -12,7 +12,6 @@ and the full DataLoader throughput of (b) with 2 workers. Goals: (b) >= 1000 x (
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import tempfile
 import time
@@ -29,6 +28,7 @@ from denoise.data.cache import PatchStore, StorePatches
 from denoise.data.io import write_image
 from denoise.data.paired import match_by_name
 from denoise.data.pairs import PairPatches
+from denoise.report import write_json
 
 
 def make_pairs(folder: Path, count: int, height: int, width: int) -> list:
@@ -115,10 +115,9 @@ def main() -> None:
     Console().print(table)
     Console().print(f"store: {store.count} sub-images of 512x512, {results['store_gb']:.2f} GB, "
                     f"built in {build_seconds:.1f} s")  # fmt: skip
-    args.json.parent.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": "loader", "machine": {"processor": platform.machine(), "torch": torch.__version__},
                "settings": {k: str(v) for k, v in vars(args).items()}, "results": results}  # fmt: skip
-    args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    write_json(args.json, payload)
     Console().print(f"wrote {args.json}")
 
 

@@ -18,7 +18,6 @@ nothing about tensor cores.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -28,6 +27,8 @@ import torch
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+
+from denoise.report import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL = 1.8
@@ -125,8 +126,7 @@ def main() -> None:
         "goal_speedup_bf16": GOAL,
         "models": results,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.json, report)
 
     table = Table(title=f"training step, batch {args.batch} x {args.size}^2, {report['device']}")
     for column in ("model", "fp32 ms", "bf16 ms", "bf16+cl ms", "bf16 speed-up", "bf16+cl speed-up", "goal"):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import copy
 import itertools
-import json
 import logging
 import platform
 import statistics
@@ -31,6 +30,7 @@ from torch.utils.data import DataLoader
 
 from denoise.module import DenoiseModule
 from denoise.optim import cosine_with_warmup
+from denoise.report import write_json
 
 CONFIGS = {
     "RED10-32 (quickstart)": {"depth": 10, "channels": 32},
@@ -170,8 +170,7 @@ def main() -> None:
         "settings": {k: str(v) for k, v in vars(args).items()},
         "results": results,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    write_json(args.json, payload)
     Console().print(f"wrote {args.json}")
 
 

@@ -105,17 +105,15 @@ def iter_samples(datamodule: Any) -> Iterator[Sample]:
                 yield Sample(pair.name, name, noisy, clean, meta)
         return
 
-    import torch
-
-    from denoise.data.io import read_raw, to_channels, to_float
-    from denoise.data.synthetic import image_seed, resolve_files
+    from denoise.data.io import read_raw, to_channels
+    from denoise.data.synthetic import NoisyImages, resolve_files
 
     for split in ("train", "val", "test"):
         for path in resolve_files(datamodule.dirs[split], split):
-            clean = to_float(to_channels(read_raw(path), datamodule.channels, path))
-            generator = torch.Generator().manual_seed(image_seed(datamodule.seed, path.name))
-            noisy = datamodule.noise(torch.from_numpy(clean).permute(2, 0, 1).contiguous(), generator)
-            noisy = noisy.permute(1, 2, 0).numpy().astype(np.float32)
+            # the evaluation dataset of one image: the same per-image noise seed as every run
+            image = to_channels(read_raw(path), datamodule.channels, path)
+            item = NoisyImages([image], [path.name], datamodule.noise, seed=datamodule.seed)[0]
+            noisy, clean = (item[key].permute(1, 2, 0).numpy() for key in ("noisy", "clean"))
             yield Sample(f"{split}/{path.name}", "synthetic", noisy, clean, {"split": split})
 
 
