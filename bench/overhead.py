@@ -1,177 +1,300 @@
-"""Lightning's per-step overhead: DenoiseModule under ``Trainer.fit`` vs a plain PyTorch loop.
+"""What train.py costs over a plain PyTorch loop: the real training path against a hand-written loop.
 
-Both train the same REDNet from the same initial weights on the same pre-built batches (Adam, per-iteration
-cosine schedule, the module's loss). Each step is timed start to start, so Lightning's data fetch, hooks and
-logging are inside its step time. Runs alternate (plain, fit, fit, plain, ...) so machine noise hits both
-alike, and the ratio compares the median step times, which bursts of noise on a shared VM barely move.
-Goal: ratio <= 1.03.
+*Lightning* is train.py's own path: the config composed from ``conf/train.yaml`` (default callbacks, the CSV
+logger), the datamodule, ``DenoiseModule`` and ``Trainer.fit``. *Plain* is the loop a user would write: the
+same network (same spec and initial weights), optimizer, schedule, loss, precision (autocast) and data (the
+same datamodule's batches), with no framework around it. Throughput is steps per second between the
+``--warmup``-th and the last step, timed with the device synchronized at both ends; runs alternate (plain,
+Lightning, Lightning, plain, ...) and the ratio compares the medians. Goal: ``plain / Lightning`` speed at most
+1.05 on a GPU and 1.03 on a CPU.
 
-    python bench/overhead.py [--steps 40] [--rounds 6] [--json bench/results/overhead.json]
+Settings per device (the issue's): on a GPU, DnCNN (batch 128 of 40x40 gray) and NAFNet-small (batch 16 of
+128x128 RGB) in bf16, with the batches drawn on the device (``data.on_device=true``); on a CPU, smaller batches
+(DnCNN 16 of 40x40, NAFNet-small 4 of 64x64) in fp32 through the default loader. ``--sync-audit`` (CUDA only)
+counts host-device synchronisations per training step with ``torch.cuda.set_sync_debug_mode``.
+
+    python bench/overhead.py [--device cuda|cpu] [--models dncnn nafnet_small] [--steps 200] [--rounds 3]
+                             [--compile] [--sync-audit] [--json bench/results/overhead_<device>.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import itertools
 import logging
-import platform
+import os
 import statistics
+import tempfile
 import time
+import traceback
 import warnings
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from torch.utils.data import DataLoader
 
-from denoise.module import DenoiseModule
-from denoise.optim import cosine_with_warmup
-from denoise.report import write_json
-
-CONFIGS = {
-    "RED10-32 (quickstart)": {"depth": 10, "channels": 32},
-    "RED10-64": {"depth": 10, "channels": 64},
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN400 = ROOT.parent / "shared" / "data" / "train400"
+GOAL = {"cuda": 1.05, "cpu": 1.03}
+#: model -> device type -> (batch, patch, gray, precision)
+SETTINGS: dict[str, dict[str, tuple[int, int, bool, str]]] = {
+    "dncnn": {"cuda": (128, 40, True, "bf16-mixed"), "cpu": (16, 40, True, "32-true")},
+    "nafnet_small": {"cuda": (16, 128, False, "bf16-mixed"), "cpu": (4, 64, False, "32-true")},
 }
-LR = 1e-3
 
 
-class StepTimer(L.Callback):
-    """Start-to-start time of every training step (the last one ends at its batch end)."""
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
 
-    def __init__(self) -> None:
-        self.starts: list[float] = []
-        self.end = 0.0
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Throughput(L.Callback):
+    """Steps per second of a Trainer.fit between step ``warmup`` and the end (device synchronized at both)."""
+
+    def __init__(self, warmup: int, device: torch.device, audit: bool = False) -> None:
+        self.warmup, self.device, self.audit = warmup, device, audit
+        self.start = self.end = 0.0
+        self.steps = 0
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
-        self.starts.append(time.perf_counter())
+        if trainer.global_step == self.warmup:
+            synchronize(self.device)
+            self.start = time.perf_counter()
+            if self.audit:
+                torch.cuda.set_sync_debug_mode("warn")
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self.steps = trainer.global_step - self.warmup
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        if self.audit:
+            torch.cuda.set_sync_debug_mode(0)
+        synchronize(self.device)
         self.end = time.perf_counter()
 
-    def step_times(self) -> list[float]:
-        marks = [*self.starts, self.end]
-        return [b - a for a, b in itertools.pairwise(marks)]
+    def rate(self) -> float:
+        return self.steps / (self.end - self.start)
 
 
-def make_batches(steps: int, batch: int, patch: int) -> list[dict[str, torch.Tensor]]:
-    generator = torch.Generator().manual_seed(0)
-    out = []
-    for _ in range(steps):
-        clean = torch.rand(batch, 3, patch, patch, generator=generator)
-        out.append({"noisy": clean + 25 / 255 * torch.randn(clean.shape, generator=generator), "clean": clean})
-    return out
+def compose(model: str, device: torch.device, steps: int, out_dir: Path, compile_net: bool) -> Any:
+    """train.py's config for this benchmark (one epoch of ``steps`` steps, CSV logger, default callbacks)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    import denoise  # noqa: F401  (registers the config resolvers)
+
+    batch, patch, gray, precision = SETTINGS[model][device.type]
+    overrides = [
+        f"model={model}",
+        "logger=csv",
+        f"trainer={'gpu' if device.type == 'cuda' else 'default'}",
+        f"trainer.accelerator={'gpu' if device.type == 'cuda' else 'cpu'}",
+        f"trainer.precision={precision}",
+        "trainer.max_epochs=1",
+        "+trainer.limit_val_batches=1",
+        "trainer.num_sanity_val_steps=0",
+        f"data.grayscale={gray}",
+        f"data.patch_size={patch}",
+        f"data.batch_size={batch}",
+        f"data.samples_per_epoch={steps * batch}",
+        f"data.on_device={device.type == 'cuda'}",
+        f"model.compile={compile_net}",
+        "test=false",
+    ]
+    if TRAIN400.is_dir():
+        overrides.append(f"data.train_dirs=[{TRAIN400}]")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
+        cfg = hydra_compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(out_dir)
+        cfg.paths.log_dir = str(out_dir / "logs")
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
 
 
-def plain_loop(module: DenoiseModule, batches: list[dict[str, torch.Tensor]]) -> list[float]:
-    """The hand-written equivalent of the module's training: forward, loss, backward, step, schedule."""
-    net, loss_fn = module.net, module.loss_fn
-    optimizer = torch.optim.Adam(net.parameters(), lr=LR)
-    scheduler = cosine_with_warmup(optimizer, total_steps=len(batches))
-    net.train()
-    marks = []
-    for batch in batches:
-        marks.append(time.perf_counter())
-        loss = loss_fn(net(batch["noisy"]), batch["clean"])
+def lightning_run(cfg: Any, device: torch.device, warmup: int, audit: bool) -> tuple[float, list[str]]:
+    """train.py's path (denoise.tasks.train) with a throughput probe among the callbacks."""
+    from omegaconf import OmegaConf, open_dict
+
+    from denoise import tasks
+
+    probe = Throughput(warmup, device, audit)
+    real_build = tasks.build_trainer
+
+    def build_with_probe(trainer_cfg, callbacks, loggers):
+        return real_build(trainer_cfg, [*callbacks, probe], loggers)
+
+    tasks.build_trainer = build_with_probe
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = tempfile.mkdtemp(prefix="overhead-")
+    syncs: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            original = warnings.showwarning
+
+            def record(message, category, filename, lineno, file=None, line=None):
+                if "synchroniz" in str(message):
+                    syncs.append("".join(traceback.format_stack(limit=12)[:-1]))
+                else:
+                    original(message, category, filename, lineno, file, line)
+
+            warnings.showwarning = record
+            tasks.train(OmegaConf.create(OmegaConf.to_container(cfg)))
+    finally:
+        tasks.build_trainer = real_build
+    return probe.rate(), syncs
+
+
+def plain_run(cfg: Any, device: torch.device, warmup: int) -> float:
+    """The same network, optimizer, schedule, loss, precision and batches, in a hand-written loop."""
+    from denoise.config import build
+    from denoise.data.datamodule import DenoiseDataModule
+    from denoise.losses import get_loss
+    from denoise.tasks import instantiate
+
+    L.seed_everything(cfg.seed, verbose=False)
+    datamodule: DenoiseDataModule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    net = build(dict(cfg.model.net), what="model.net").to(device).train()
+    if cfg.model.get("compile"):
+        net.compile()
+    optimizer = build({**cfg.model.optimizer, "_partial_": True}, what="model.optimizer")(net.parameters())
+    loader = datamodule.train_dataloader()
+    scheduler = build({**cfg.model.scheduler, "_partial_": True}, what="model.scheduler")(
+        optimizer, total_steps=len(loader)
+    )
+    loss_fn = get_loss(cfg.model.loss)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.trainer.precision == "bf16-mixed")
+    start, steps = 0.0, 0
+    for step, batch in enumerate(loader):
+        if step == warmup:
+            synchronize(device)
+            start = time.perf_counter()
+        if "draw" in batch:
+            batch = datamodule.draw_batch(device)
+        else:
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items() if torch.is_tensor(v)}
+        with autocast:
+            pred = net(batch["noisy"])
+        loss = loss_fn(pred.float(), batch["clean"].float())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
-    marks.append(time.perf_counter())
-    return [b - a for a, b in itertools.pairwise(marks)]
-
-
-def lightning_fit(module: DenoiseModule, batches: list[dict[str, torch.Tensor]]) -> list[float]:
-    timer = StepTimer()
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_steps=len(batches),
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        callbacks=[timer],
-    )
-    trainer.fit(module, train_dataloaders=DataLoader(batches, batch_size=None, shuffle=False))
-    return timer.step_times()
+        steps = step + 1 - warmup
+    synchronize(device)
+    return steps / (time.perf_counter() - start)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--warmup", type=int, default=5, help="steps of each run left out of the timing")
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--patch", type=int, default=48)
-    parser.add_argument("--json", type=Path, default=Path("bench/results/overhead.json"))
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--models", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--steps", type=int, default=None, help="steps per run (default: 300 on a GPU, 40 on a CPU)")
+    parser.add_argument("--warmup", type=int, default=None, help="steps left out of the timing (default: steps/5)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each side, alternating")
+    parser.add_argument("--compile", action="store_true", help="model.compile=true on both sides")
+    parser.add_argument("--sync-audit", action="store_true", help="count host syncs per step (CUDA only)")
+    parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    device = torch.device(args.device)
+    steps = args.steps or (300 if device.type == "cuda" else 40)
+    warmup = args.warmup if args.warmup is not None else max(steps // 5, 3)
+    json_path = (
+        args.json or ROOT / "bench" / "results" / f"overhead_{device.type}{'_compile' if args.compile else ''}.json"
+    )
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    logging.getLogger("denoise").setLevel(logging.WARNING)
+    os.environ.setdefault("WANDB_MODE", "disabled")
 
-    batches = make_batches(args.steps, args.batch, args.patch)
     results = []
-    with Progress() as progress:
-        task = progress.add_task("runs", total=len(CONFIGS) * args.rounds)
-        for name, net_args in CONFIGS.items():
-            torch.manual_seed(0)
-            reference = DenoiseModule(
-                net={"_target_": "denoise.models.rednet.REDNet", "in_channels": 3, **net_args},
-                optimizer={"_target_": "torch.optim.Adam", "lr": LR},
-                scheduler={"_target_": "denoise.optim.cosine_with_warmup", "warmup_steps": 0},
-            )
+    with tempfile.TemporaryDirectory() as tmp, Progress() as progress:
+        task = progress.add_task("runs", total=len(args.models) * 2 * args.rounds)
+        for model in args.models:
+            cfg = compose(model, device, steps, Path(tmp) / model, args.compile)
             plain: list[float] = []
             fit: list[float] = []
             for round_index in range(args.rounds):
-                order = [(plain, plain_loop), (fit, lightning_fit)]
-                for times, run in order if round_index % 2 == 0 else order[::-1]:
-                    times.extend(run(copy.deepcopy(reference), batches)[args.warmup :])
-                progress.advance(task)
-            plain_ms, fit_ms = 1000 * statistics.median(plain), 1000 * statistics.median(fit)
-            results.append(
-                {
-                    "model": name,
-                    "steps_timed_each": len(plain),
-                    "plain_ms_median": plain_ms,
-                    "lightning_ms_median": fit_ms,
-                    "ratio": fit_ms / plain_ms,
-                    "plain_ms_mean": 1000 * statistics.fmean(plain),
-                    "lightning_ms_mean": 1000 * statistics.fmean(fit),
-                    "overhead_ms": fit_ms - plain_ms,
-                }
-            )
+                order = ["plain", "lightning"] if round_index % 2 == 0 else ["lightning", "plain"]
+                for side in order:
+                    if side == "plain":
+                        plain.append(plain_run(cfg, device, warmup))
+                    else:
+                        fit.append(lightning_run(cfg, device, warmup, audit=False)[0])
+                    progress.advance(task)
+            batch, patch, gray, precision = SETTINGS[model][device.type]
+            row: dict[str, Any] = {
+                "model": model,
+                "batch": batch,
+                "patch": patch,
+                "channels": 1 if gray else 3,
+                "precision": precision,
+                "data": "on the device" if device.type == "cuda" else "DataLoader",
+                "compile": args.compile,
+                "steps_timed": steps - warmup,
+                "plain_steps_per_s": plain,
+                "lightning_steps_per_s": fit,
+                "plain_median": statistics.median(plain),
+                "lightning_median": statistics.median(fit),
+            }
+            row["ratio"] = row["plain_median"] / row["lightning_median"]
+            if args.sync_audit and device.type == "cuda":
+                _, syncs = lightning_run(cfg, device, warmup, audit=True)
+                row["syncs_per_step"] = len(syncs) / (steps - warmup)
+                row["sync_stacks"] = syncs[:5]
+            results.append(row)
 
-    table = Table(title=f"Lightning fit vs plain loop, batch {args.batch} x {args.patch}², median step time")
-    for column in ("model", "plain ms", "Lightning ms", "overhead ms", "ratio", "goal"):
+    goal = GOAL.get(device.type, 1.05)
+    table = Table(title=f"train.py (Lightning) against a plain loop on {device_name(device)}: steps per second")
+    for column in ("model", "batch", "precision", "plain", "Lightning", "ratio", "goal", "syncs/step"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for row in results:
+        spread = f"{min(row['lightning_steps_per_s']):.1f}-{max(row['lightning_steps_per_s']):.1f}"
         table.add_row(
             row["model"],
-            f"{row['plain_ms_median']:.1f}",
-            f"{row['lightning_ms_median']:.1f}",
-            f"{row['overhead_ms']:+.1f}",
+            f"{row['batch']}x{row['patch']}²x{row['channels']}",
+            row["precision"],
+            f"{row['plain_median']:.1f}",
+            f"{row['lightning_median']:.1f} ({spread})",
             f"{row['ratio']:.3f}",
-            "<= 1.03",
+            f"<= {goal}",
+            f"{row['syncs_per_step']:.3f}" if "syncs_per_step" in row else "-",
         )
     Console().print(table)
+    from denoise.report import write_json
+
     payload = {
         "benchmark": "overhead",
-        "machine": {
-            "processor": platform.processor() or platform.machine(),
-            "threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "lightning": L.__version__,
-        },
-        "settings": {k: str(v) for k, v in vars(args).items()},
+        "device": device_name(device),
+        "torch": torch.__version__,
+        "lightning": L.__version__,
+        "goal": goal,
+        "settings": {"steps": steps, "warmup": warmup, "rounds": args.rounds, "compile": args.compile},
         "results": results,
     }
-    write_json(args.json, payload)
-    Console().print(f"wrote {args.json}")
+    write_json(json_path, payload)
+    Console().print(f"wrote {json_path}")
 
 
 if __name__ == "__main__":

@@ -55,12 +55,19 @@ def filter_method(name: str, spec: Mapping[str, Any], sigma: float | None) -> Me
 
 
 def model_method(
-    label: str, net: nn.Module, source: str, tile: int = 0, overlap: int = 32, ensemble: bool = False
+    label: str,
+    net: nn.Module,
+    source: str,
+    tile: int = 0,
+    overlap: int = 32,
+    ensemble: bool = False,
+    precision: str = "fp32",
 ) -> Method:
-    """A network as a method, run through :func:`denoise.inference.denoise_image` (padding, tiles, ensemble)."""
+    """A network as a method, run through :func:`denoise.inference.denoise_image` (padding, tiles, ensemble,
+    precision)."""
 
     def run(noisy: torch.Tensor) -> torch.Tensor:
-        return denoise_image(net, noisy, tile=tile, overlap=overlap, ensemble=ensemble)
+        return denoise_image(net, noisy, tile=tile, overlap=overlap, ensemble=ensemble, precision=precision)
 
     return Method(label, "model", run, source=source)
 

@@ -14,6 +14,9 @@
   NAFNet) see each tile's statistics instead, which is the usual price of bounded memory.
 * **Self-ensemble.** ``ensemble=True`` averages the outputs over the 8 flips/rotations (Lim et al. 2017's
   x8 geometric self-ensemble), each inverted back.
+* **Precision.** ``precision="fp32"`` (the default) runs the network in IEEE float32 whatever autocast or TF32
+  setting surrounds the call, so an evaluation gives the same output on any device and after any training
+  precision; ``"bf16"``/``"fp16"`` trade that for speed (:mod:`denoise.precision`).
 
 Memory is bounded by one tile's activations plus the image and two full-size accumulators.
 """
@@ -25,6 +28,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from denoise.precision import evaluation_precision
 
 #: ``progress(advance, total)``: called after each tile with the number of tiles done and the total
 Progress = Callable[[int, int], None]
@@ -55,6 +60,11 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
 def _device_of(net: nn.Module, default: torch.device) -> torch.device:
     parameter = next(iter(net.parameters()), None)
     return parameter.device if parameter is not None else default
+
+
+def _dtype_of(net: nn.Module) -> torch.dtype:
+    parameter = next(iter(net.parameters()), None)
+    return parameter.dtype if parameter is not None and parameter.is_floating_point() else torch.float32
 
 
 def run_padded(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -172,12 +182,23 @@ def denoise_image(
     overlap: int = 32,
     ensemble: bool = False,
     progress: Progress | None = None,
+    precision: str = "fp32",
 ) -> torch.Tensor:
     """The network's output for a ``B x C x H x W`` image of any size: padded, tiled above ``tile`` pixels
-    a side (``0``: the whole image at once), and averaged over the 8 flips/rotations with ``ensemble``.
+    a side (``0``: the whole image at once), and averaged over the 8 flips/rotations with ``ensemble``;
+    computed in ``precision`` (fp32: IEEE float32, whatever autocast surrounds the call). Returns float32.
 
     Tiles and the ensemble run without autograd; a plain whole-image call keeps it (for a loss).
     """
+    with evaluation_precision(precision, _device_of(net, x.device).type):
+        if precision == "fp32":  # float32, or the weights' own type when they are not (trainer.precision=bf16-true)
+            x = x.to(_dtype_of(net))
+        return _denoise(net, x, tile, overlap, ensemble, progress).float()
+
+
+def _denoise(
+    net: nn.Module, x: torch.Tensor, tile: int, overlap: int, ensemble: bool, progress: Progress | None
+) -> torch.Tensor:
     if not ensemble:
         if tile <= 0 or max(x.shape[-2:]) <= tile:
             return _whole(net, x, progress)  # outside run_tiled's no_grad: a loss can flow through

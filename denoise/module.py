@@ -7,19 +7,23 @@ The network, optimizer and scheduler arrive as plain ``_target_`` specs (dicts),
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import nn
 from torchmetrics import MeanMetric
 
 from denoise.config import build, to_plain
+from denoise.finite_guard import FiniteLossGuard
 from denoise.inference import denoise_image
 from denoise.losses import get_loss
 from denoise.metrics import image_metrics
+from denoise.precision import check_precision, exact_float
 from denoise.preemption import collect_rng_states, restore_rng_states
 
 
@@ -29,8 +33,9 @@ def to_uint8_hwc(image: torch.Tensor) -> Any:
 
 
 METRICS = ("psnr", "ssim", "psnr_noisy", "ssim_noisy", "loss")
-#: how validation/test images run (denoise/inference.py): whole, or in overlapping tiles; x8 ensemble
-DEFAULT_INFERENCE = {"tile": 0, "overlap": 32, "ensemble": False}
+#: how validation/test images run (denoise/inference.py): whole, or in overlapping tiles; x8 ensemble; the
+#: network's precision there (fp32: IEEE float32 whatever trainer.precision trains with, or bf16/fp16)
+DEFAULT_INFERENCE = {"tile": 0, "overlap": 32, "ensemble": False, "precision": "fp32"}
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
 
 
@@ -50,6 +55,8 @@ class DenoiseModule(L.LightningModule):
         channels_last: bool = False,
     ) -> None:
         super().__init__()
+        inference = {**DEFAULT_INFERENCE, **to_plain(inference or {})}
+        check_precision(str(inference["precision"]))
         self.save_hyperparameters(
             {
                 "net": to_plain(net),
@@ -58,7 +65,7 @@ class DenoiseModule(L.LightningModule):
                 "scheduler": to_plain(scheduler) if scheduler is not None else None,
                 "log_images": log_images,
                 "log_image_size": log_image_size,
-                "inference": {**DEFAULT_INFERENCE, **to_plain(inference or {})},
+                "inference": inference,
                 "compile": compile,
                 "channels_last": channels_last,
             }
@@ -74,6 +81,7 @@ class DenoiseModule(L.LightningModule):
         )
         self._examples: list[tuple[str, torch.Tensor]] = []
         self._per_dataset: list[str] = []
+        self._finite_guard = FiniteLossGuard()
 
     def setup(self, stage: str) -> None:
         """Per-dataset metrics when the data mixes several datasets (``data=real``): created here, from the
@@ -89,40 +97,55 @@ class DenoiseModule(L.LightningModule):
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
         """Denoise a batch of any height and width (padded to the network's multiple, cropped back; tiled
-        above ``inference.tile`` pixels a side)."""
-        options = self.hparams.get("inference") or DEFAULT_INFERENCE
+        above ``inference.tile`` pixels a side), in ``inference.precision`` whatever the training precision."""
+        options = {**DEFAULT_INFERENCE, **(self.hparams.get("inference") or {})}
         noisy = noisy.contiguous(memory_format=self.memory_format)
-        return denoise_image(self.net, noisy, int(options["tile"]), int(options["overlap"]), bool(options["ensemble"]))
+        return denoise_image(
+            self.net,
+            noisy,
+            int(options["tile"]),
+            int(options["overlap"]),
+            bool(options["ensemble"]),
+            precision=str(options["precision"]),
+        )
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         pred = self.net(batch["noisy"].contiguous(memory_format=self.memory_format))
         loss = self.loss_fn(pred.float(), batch["clean"].float())
-        self._stop_if_not_finite(loss, batch_idx)
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["noisy"].shape[0])
+        self._finite_guard.record(loss, self.global_step, self.current_epoch, batch_idx)
+        # not in the progress bar through Lightning, which would copy it to the host every step (ProgressBar
+        # shows it from the logging steps instead)
+        self.log("train/loss", loss, batch_size=batch["noisy"].shape[0])
         return loss
 
-    def _stop_if_not_finite(self, loss: torch.Tensor, batch_idx: int) -> None:
-        """Stop before a NaN/inf loss reaches the weights. Checked before the backward pass, so the weights and
-        every checkpoint saved so far are still good; under DDP all ranks agree first, so all stop together
-        instead of one waiting forever in the gradient all-reduce."""
-        finite = bool(torch.isfinite(loss.detach()))
-        if self._trainer is not None and self.trainer.world_size > 1:
-            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
-        if not finite:
-            raise FloatingPointError(
-                f"training stopped: the loss is not finite ({loss.item()}) at global step {self.global_step} "
-                f"(epoch {self.current_epoch}, batch {batch_idx}); the checkpoints saved before it are kept. "
-                "Try a lower model.optimizer.lr, trainer.gradient_clip_val=1.0, or trainer.precision=32 if "
-                "fp16 overflowed"
-            )
+    # -- the non-finite loss guard: checked where the host waits anyway, never every step -------------------
+    def check_finite(self, where: str) -> None:
+        """Raise if any training step since the start (on any rank) had a non-finite loss; every rank calls this
+        at the same points, so all stop together."""
+        distributed = self._trainer is not None and self.trainer.world_size > 1
+        self._finite_guard.check(where, self.all_gather if distributed else None)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        every = max(int(self.trainer.log_every_n_steps), 1)
+        if self.global_step % every == 0:  # a logging step: Lightning copies the loss to the host here anyway
+            self.check_finite(f"logging step {self.global_step}")
+
+    def on_train_epoch_end(self) -> None:  # before ModelCheckpoint saves at the epoch's end
+        self.check_finite(f"the end of epoch {self.current_epoch}")
+
+    def on_validation_epoch_start(self) -> None:  # before a validation (and the checkpoint it leads to)
+        self._examples = []
+        if self._trainer is not None and self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
+            self.check_finite(f"the validation at global step {self.global_step}")
 
     def _evaluate(self, batch: Mapping[str, Any], stage: str) -> torch.Tensor:
         noisy, clean = batch["noisy"], batch["clean"]
         denoised = self(noisy).float().clamp(0.0, 1.0)
-        values = image_metrics(denoised, noisy, clean)
-        values["loss"] = torch.stack(
-            [self.loss_fn(d[None], c[None].float()) for d, c in zip(denoised, clean, strict=True)]
-        )
+        values = image_metrics(denoised, noisy, clean)  # float64, no autocast, no TF32
+        with exact_float(denoised.device.type):
+            values["loss"] = torch.stack(
+                [self.loss_fn(d[None], c[None].float()) for d, c in zip(denoised, clean, strict=True)]
+            )
         # DDP pads evaluation sets with weight-0 repeats so each real image counts exactly once
         weight = batch.get("weight")
         weight = torch.ones_like(values["psnr"]) if weight is None else weight.to(values["psnr"])
@@ -159,9 +182,6 @@ class DenoiseModule(L.LightningModule):
         self._evaluate(batch, "test")
 
     # -- example images -------------------------------------------------------------------------------
-    def on_validation_epoch_start(self) -> None:
-        self._examples = []
-
     def _collect_examples(self, batch: Mapping[str, Any], denoised: torch.Tensor) -> None:
         """Keep a noisy | denoised | clean strip of the first few validation images (center crops)."""
         if self.global_rank != 0 or not self._image_loggers():
@@ -208,13 +228,30 @@ class DenoiseModule(L.LightningModule):
         if self.hparams.scheduler is None:
             return {"optimizer": optimizer}
         total_steps = int(self.trainer.estimated_stepping_batches)
-        scheduler = build({**self.hparams.scheduler, "_partial_": True}, what="model.scheduler")(
-            optimizer, total_steps=total_steps
-        )
+        factory = build({**self.hparams.scheduler, "_partial_": True}, what="model.scheduler")
+        extra = {}
+        time_fraction = self._time_budget_fraction()
+        if time_fraction is not None and "time_fraction" in inspect.signature(factory.func).parameters:
+            extra["time_fraction"] = time_fraction  # trainer.max_time: the schedule ends when the budget does
+        scheduler = factory(optimizer, total_steps=total_steps, **extra)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
+
+    def _time_budget_fraction(self) -> Callable[[], float] | None:
+        """The share of ``trainer.max_time`` spent so far (Lightning's Timer clock), or None without a budget."""
+        timer = next((cb for cb in self.trainer.callbacks if isinstance(cb, Timer)), None)
+        if timer is None or timer.time_remaining() is None:
+            return None
+
+        def fraction() -> float:
+            elapsed, remaining = timer.time_elapsed(), timer.time_remaining() or 0.0
+            return elapsed / (elapsed + remaining) if elapsed + remaining > 0 else 1.0
+
+        return fraction
 
     # -- checkpoints ----------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # the last line of the guard: whatever saves, no checkpoint file ever holds non-finite weights
+        self._finite_guard.refuse_non_finite(checkpoint.get("state_dict", {}), self.global_step)
         # random crops, noise and shuffling continue where they stopped when the run resumes
         checkpoint["rng_states"] = collect_rng_states()
 

@@ -25,6 +25,7 @@ from denoise.checkpoint import CheckpointError, load_network
 from denoise.data.io import IMAGE_SUFFIXES, ImageReadError, list_images, read_raw, to_float, write_image
 from denoise.inference import Progress as TileProgress
 from denoise.inference import denoise_image, resolve_device
+from denoise.precision import EVAL_PRECISIONS, check_precision
 
 
 def collect_inputs(inputs: Sequence[str | Path], out_dir: Path) -> list[tuple[Path, Path]]:
@@ -59,6 +60,7 @@ def denoise_array(
     overlap: int = 32,
     ensemble: bool = False,
     progress: TileProgress | None = None,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """Denoise an 8/16-bit ``H x W x C`` array (C = 1, 3 or 4) with a ``channels``-channel network; the result
     has the input's dtype and channels, alpha copied through."""
@@ -68,7 +70,9 @@ def denoise_array(
     x = torch.from_numpy(to_float(color)).permute(2, 0, 1)[None]
 
     def run(batch: torch.Tensor) -> torch.Tensor:
-        return denoise_image(net, batch, tile=tile, overlap=overlap, ensemble=ensemble, progress=progress)
+        return denoise_image(
+            net, batch, tile=tile, overlap=overlap, ensemble=ensemble, progress=progress, precision=precision
+        )
 
     if x.shape[1] == channels:
         y = run(x)
@@ -102,11 +106,13 @@ def predict(
     model: str | None = None,
     gray: bool = False,
     device: str = "auto",
+    precision: str = "fp32",
 ) -> list[Path]:
     """Denoise every input into ``out_dir``; returns the files written. Every input is checked before any
     work starts, so a typo fails in a second, not after an hour."""
     if tile < 0 or overlap < 0:
         raise ValueError(f"--tile {tile} --overlap {overlap}: expected numbers >= 0")
+    check_precision(precision, key="--precision")
     out_dir = Path(out_dir)
     jobs = collect_inputs(inputs, out_dir)
     net, channels = load_predictor(ckpt, model, gray, resolve_device(device))
@@ -122,7 +128,7 @@ def predict(
                 progress.update(tiles, completed=done, total=total)
 
             image = read_raw(source)
-            result = denoise_array(net, image, channels, tile, overlap, ensemble, on_tile)
+            result = denoise_array(net, image, channels, tile, overlap, ensemble, on_tile, precision)
             written.append(write_image(target, result, bit_depth=8 if image.dtype == np.uint8 else 16))
             progress.advance(files)
     return written
@@ -142,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="for a plain state dict: its architecture, a conf/model name (e.g. dncnn)")
     parser.add_argument("--gray", action="store_true", help="with --model: the network is single-channel")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1 ...")
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=EVAL_PRECISIONS,
+        help="fp32 (IEEE float32, the same result on every device; default) or bf16/fp16 (faster on a GPU)",
+    )
     return parser
 
 
@@ -158,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             model=args.model,
             gray=args.gray,
             device=args.device,
+            precision=args.precision,
         )
     except (CheckpointError, ImageReadError, FileNotFoundError, NotADirectoryError, ValueError) as err:
         print(f"denoise-predict: error: {err}", file=sys.stderr)

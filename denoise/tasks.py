@@ -38,6 +38,7 @@ from denoise.data.datamodule import DenoiseDataModule
 from denoise.data.io import read_image
 from denoise.inference import resolve_device
 from denoise.loggers import ResilientWandbLogger, finish_wandb
+from denoise.precision import check_precision
 from denoise.report import (
     RESULT_COLUMNS,
     image_grid,
@@ -266,6 +267,8 @@ def train(cfg: DictConfig) -> float | None:
                 "epochs": trainer.current_epoch,
                 "val/psnr": val_metrics.get("val/psnr"),
                 "val/psnr_noisy": val_metrics.get("val/psnr_noisy"),
+                "precision": str(cfg.trainer.precision),
+                "eval_precision": str(model.hparams.inference["precision"]),
                 "optimized_metric": optimized,
                 "optimized_value": value,
             }
@@ -359,6 +362,7 @@ def load_models(cfg: DictConfig, datamodule: DenoiseDataModule, device: torch.de
             tile=int(options.get("tile", 0)),
             overlap=int(options.get("overlap", 32)),
             ensemble=bool(options.get("ensemble", False)),
+            precision=check_precision(str(options.get("precision", "fp32"))),
         )
         for label, (_, path, net) in zip(labels, loaded, strict=True)
     ]
@@ -415,7 +419,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     datamodule.setup("test")
     dataset = datamodule.dataset("test")
-    loader = torch.utils.data.DataLoader(dataset, batch_size=1, num_workers=datamodule.num_workers)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=1, num_workers=datamodule.loader_workers(device.type))
     batches = (datamodule.on_after_batch_transfer(batch, 0) for batch in loader)
     comparison = compare(methods, batches, len(dataset), device, grid_images=int(cfg.get("grid_images", 3)))
     if not comparison.per_image:
@@ -424,6 +428,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     count = rows[0]["images"]
     sigma_text = "estimated per image" if sigma is None else f"{sigma * 255:g}/255"
     title = f"{len(methods)} methods on {count} test images (filter sigma: {sigma_text})"
+    precision = str((cfg.get("inference") or {}).get("precision", "fp32"))
+    if models and precision != "fp32":
+        title += f"; networks run in {precision}"
 
     results: dict[str, Any] = {
         "run_dir": str(out),
@@ -433,6 +440,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "filters": names,
         "ckpt_paths": [m.source for m in models],
         "filter_sigma": sigma,
+        "inference_precision": str((cfg.get("inference") or {}).get("precision", "fp32")),
     }
     datasets = sorted({r["dataset"] for r in comparison.per_image if r["dataset"]})
     if len(datasets) > 1:  # several datasets (data=real): each one's own scores too

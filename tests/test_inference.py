@@ -116,7 +116,7 @@ def test_the_validation_loop_uses_the_configured_tiling(monkeypatch: pytest.Monk
     tiled = DenoiseModule(spec, inference={"tile": 48, "overlap": 32})
     whole = DenoiseModule(spec)
     whole.load_state_dict(tiled.state_dict())
-    assert tiled.hparams.inference == {"tile": 48, "overlap": 32, "ensemble": False}
+    assert tiled.hparams.inference == {"tile": 48, "overlap": 32, "ensemble": False, "precision": "fp32"}
     calls = []
     original = inference.run_tiled
     monkeypatch.setattr(inference, "run_tiled", lambda *a, **k: calls.append(1) or original(*a, **k))

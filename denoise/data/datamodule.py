@@ -10,6 +10,7 @@ a 2-process test scores exactly what a 1-process test does.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,7 +21,24 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from denoise.data.cache import PatchStore, StorePatches
 from denoise.data.noise import GaussianNoise, build_noise
 from denoise.data.pairs import BlockImages, ImagePair, PairImages, PairPatches
-from denoise.data.synthetic import NoisyImages, RandomPatches, load_images, resolve_files
+from denoise.data.synthetic import (
+    DevicePatches,
+    DrawTickets,
+    NoisyImages,
+    RandomPatches,
+    load_images,
+    resolve_files,
+)
+
+#: ``data.num_workers: auto`` on a GPU: one loader process per core a device has, less one, at most this many
+MAX_AUTO_WORKERS = 8
+
+
+def available_cores() -> int:
+    """The cores this process may run on (the SLURM/cgroup allotment, not the whole machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class PaddedToWorld(Dataset):
@@ -48,12 +66,15 @@ def _distributed() -> tuple[int, int] | None:
 class DenoiseDataModule(L.LightningDataModule):
     """Base of every dataset's module: subclasses implement :meth:`build_split`."""
 
+    #: ``num_workers: auto`` without a GPU: the main process prepares batches unless decoding is the costly part
+    cpu_workers = 0
+
     def __init__(
         self,
         batch_size: int = 16,
         eval_batch_size: int = 1,
-        num_workers: int = 0,
-        pin_memory: bool = False,
+        num_workers: int | str = "auto",
+        pin_memory: bool | str = "auto",
         channels: int = 3,
         grayscale: bool = False,
         gpu_augment: bool = False,
@@ -67,6 +88,10 @@ class DenoiseDataModule(L.LightningDataModule):
             raise ValueError(
                 f"data.batch_size and data.eval_batch_size must be >= 1, got {batch_size}, {eval_batch_size}"
             )
+        if not (num_workers == "auto" or (isinstance(num_workers, int) and num_workers >= 0)):
+            raise ValueError(f"data.num_workers={num_workers!r}: expected auto or a number >= 0")
+        if pin_memory not in ("auto", True, False):
+            raise ValueError(f"data.pin_memory={pin_memory!r}: expected auto, true or false")
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.channels, self.grayscale = channels, grayscale
@@ -77,6 +102,27 @@ class DenoiseDataModule(L.LightningDataModule):
     def build_split(self, split: str) -> Dataset:
         """Return the dataset of ``split`` (train, val or test)."""
         raise NotImplementedError
+
+    def _device_type(self) -> str:
+        trainer = getattr(self, "trainer", None)
+        return trainer.strategy.root_device.type if trainer is not None else "cpu"
+
+    def loader_workers(self, device_type: str | None = None) -> int:
+        """``data.num_workers``, with ``auto`` resolved: on a CUDA device, the cores each device's process has,
+        less one for the process itself (at most 8); elsewhere :attr:`cpu_workers`."""
+        if self.num_workers != "auto":
+            return int(self.num_workers)
+        if (device_type or self._device_type()) != "cuda":
+            return self.cpu_workers
+        trainer = getattr(self, "trainer", None)
+        processes_here = max(1, int(getattr(trainer, "num_devices", 1) or 1)) if trainer is not None else 1
+        return max(1, min(MAX_AUTO_WORKERS, available_cores() // processes_here - 1))
+
+    def loader_pin_memory(self, device_type: str | None = None) -> bool:
+        """``data.pin_memory``, with ``auto`` meaning: on a CUDA device (faster, asynchronous copies)."""
+        if self.pin_memory == "auto":
+            return (device_type or self._device_type()) == "cuda"
+        return bool(self.pin_memory)
 
     @property
     def noise_sigma(self) -> float | None:
@@ -134,14 +180,14 @@ class DenoiseDataModule(L.LightningDataModule):
         if split != "train" and distributed is not None and distributed[0] > 1:
             dataset = PaddedToWorld(dataset, distributed[0])
             sampler = DistributedSampler(dataset, num_replicas=distributed[0], rank=distributed[1], shuffle=False)
-        workers = self.num_workers
+        workers = self.loader_workers()
         return DataLoader(
             dataset,
             batch_size=batch_size,
             shuffle=shuffle and sampler is None,
             sampler=sampler,
             num_workers=workers,
-            pin_memory=self.pin_memory,
+            pin_memory=self.loader_pin_memory(),
             persistent_workers=workers > 0 and split == "train",
             drop_last=split == "train",
         )
@@ -170,14 +216,25 @@ class SyntheticDataModule(DenoiseDataModule):
         augment: bool = True,
         fixed_patches: bool = False,
         seed: int = 0,
+        on_device: bool = False,
         **base: Any,
     ) -> None:
+        """``on_device``: training batches are drawn on the accelerator (:class:`DevicePatches`): the clean images
+        stay in its memory and no loader process is needed."""
         super().__init__(**base)
         self.noise_config = dict(noise)
         self.noise = build_noise(**self.noise_config)
         self.dirs = {"train": train_dirs, "val": val_dirs, "test": test_dirs}
         self.patch_size, self.samples_per_epoch = patch_size, samples_per_epoch
         self.augment, self.fixed_patches, self.seed = augment, fixed_patches, seed
+        if on_device and fixed_patches:
+            raise ValueError("data.on_device=true draws new crops every step: set data.fixed_patches=false")
+        if on_device and self.gpu_augment:
+            raise ValueError("data.on_device=true flips and rotates on the device already: set data.gpu_augment=false")
+        self.on_device = on_device
+        self._device_patches: DevicePatches | None = None
+        self._generator: torch.Generator | None = None
+        self._generator_state: torch.Tensor | None = None  # restored from a checkpoint before the first draw
 
     @property
     def noise_sigma(self) -> float | None:
@@ -197,6 +254,61 @@ class SyntheticDataModule(DenoiseDataModule):
             )
         return NoisyImages(images, names, self.noise, seed=self.seed)
 
+    # -- data.on_device ----------------------------------------------------------------------------------------
+    def train_dataloader(self) -> DataLoader:
+        if not self.on_device:
+            return super().train_dataloader()
+        if self._device_patches is None:
+            files = resolve_files(self.dirs["train"], "train")
+            images = load_images(files, self.channels)
+            self._device_patches = DevicePatches(images, self.noise, self.patch_size, self.augment)
+        trainer = getattr(self, "trainer", None)
+        world = int(getattr(trainer, "world_size", 1) or 1) if trainer is not None else 1
+        steps = self.samples_per_epoch // (self.batch_size * world)  # each rank draws its share, as DDP shards
+        if steps < 1:
+            raise ValueError(
+                f"data.samples_per_epoch={self.samples_per_epoch} is less than one batch of data.batch_size="
+                f"{self.batch_size} per device ({world} devices)"
+            )
+        return DataLoader(DrawTickets(steps), batch_size=None)
+
+    def _device_generator(self, device: torch.device) -> torch.Generator:
+        """This rank's generator on ``device``: seeded from the run's seed (``seed``, through torch's global
+        generator) and the rank, or restored from a checkpoint."""
+        if self._generator is None or self._generator.device != device:
+            trainer = getattr(self, "trainer", None)
+            rank = int(getattr(trainer, "global_rank", 0) or 0) if trainer is not None else 0
+            base = int(torch.randint(0, 2**62, (), generator=None))
+            self._generator = torch.Generator(device=device).manual_seed(base + 1_000_003 * rank)
+            if self._generator_state is not None:
+                self._generator.set_state(self._generator_state)
+                self._generator_state = None
+        return self._generator
+
+    def draw_batch(self, device: torch.device) -> dict[str, torch.Tensor]:
+        """One training batch drawn on ``device`` (``data.on_device``; the loader yields only tickets)."""
+        if self._device_patches is None:
+            self.train_dataloader()
+        assert self._device_patches is not None
+        batch = self._device_patches.draw(self.batch_size, device, self._device_generator(device))
+        return self.augment_batch(batch) if self.mixup_alpha > 0 else batch
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if isinstance(batch, dict) and "draw" in batch:
+            return self.draw_batch(self.trainer.strategy.root_device)
+        return super().on_after_batch_transfer(batch, dataloader_idx)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The on-device generator's state, so a resumed run draws the batches it would have drawn."""
+        if self._generator is None:
+            return {}
+        return {"device_generator": self._generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "device_generator" in state_dict:
+            self._generator_state = state_dict["device_generator"]
+            self._generator = None
+
 
 class PairedDataModule(DenoiseDataModule):
     """Real noisy/clean pairs from one or more dataset layouts (``datasets``: name -> layout object).
@@ -205,6 +317,8 @@ class PairedDataModule(DenoiseDataModule):
     may offer fixed evaluation blocks (SIDD's validation .mat). Training draws a dataset by its weight in
     ``weights`` (default: equal), then one of its pairs; every batch carries each sample's ``dataset``.
     """
+
+    cpu_workers = 2  # decoding photos is the slow part of a real-pair batch
 
     def __init__(
         self,

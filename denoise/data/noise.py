@@ -36,6 +36,14 @@ def _draw(bounds: tuple[float, float], generator: torch.Generator | None) -> flo
     return low + (high - low) * float(torch.rand((), generator=generator))
 
 
+def _draw_each(bounds: tuple[float, float], clean: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One level per image of a ``B x C x H x W`` batch, on its device (shape ``B x 1 x 1 x 1``): the same
+    distribution as :func:`_draw` per image, without a host round trip."""
+    low, high = bounds
+    level = low + (high - low) * torch.rand(clean.shape[0], generator=generator, device=clean.device)
+    return level.to(clean.dtype).view(-1, 1, 1, 1)
+
+
 class GaussianNoise:
     """Additive white Gaussian noise, ``sigma`` on the 0-255 scale (fixed, or a range for blind training)."""
 
@@ -47,6 +55,12 @@ class GaussianNoise:
         sigma = _draw(self.sigma, generator) / 255.0
         noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype) * sigma
         noisy = clean + noise
+        return noisy.clamp(0.0, 1.0) if self.clip else noisy
+
+    def batch(self, clean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Noise for a ``B x C x H x W`` batch on its own device, one level per image (``data.on_device``)."""
+        sigma = _draw_each(self.sigma, clean, generator) / 255.0
+        noisy = clean + torch.randn(clean.shape, generator=generator, dtype=clean.dtype, device=clean.device) * sigma
         return noisy.clamp(0.0, 1.0) if self.clip else noisy
 
     def __repr__(self) -> str:
@@ -70,6 +84,15 @@ class PoissonGaussianNoise:
         sigma = _draw(self.sigma, generator) / 255.0
         shot = torch.poisson(clean.clamp_min(0.0) / a, generator=generator) * a if a > 0 else clean
         noisy = shot + torch.randn(clean.shape, generator=generator, dtype=clean.dtype) * sigma
+        return noisy.clamp(0.0, 1.0) if self.clip else noisy
+
+    def batch(self, clean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Noise for a ``B x C x H x W`` batch on its own device, one ``a`` and sigma per image."""
+        a = _draw_each(self.a, clean, generator)
+        sigma = _draw_each(self.sigma, clean, generator) / 255.0
+        safe_a = a.clamp_min(1e-12)
+        shot = torch.where(a > 0, torch.poisson(clean.clamp_min(0.0) / safe_a, generator=generator) * safe_a, clean)
+        noisy = shot + torch.randn(clean.shape, generator=generator, dtype=clean.dtype, device=clean.device) * sigma
         return noisy.clamp(0.0, 1.0) if self.clip else noisy
 
     def __repr__(self) -> str:

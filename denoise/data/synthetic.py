@@ -131,3 +131,98 @@ class NoisyImages(Dataset):
         clean = to_tensor(self.images[index])
         generator = torch.Generator().manual_seed(image_seed(self.seed, self.names[index]))
         return {"noisy": self.noise(clean, generator), "clean": clean, "name": self.names[index]}
+
+
+class DevicePatches:
+    """Training batches drawn where the network runs (``data.on_device``): the clean images live in the
+    accelerator's memory at their own bit depth, and each batch's crops, flips/rotations and noise are made
+    there in a few kernels, for small networks whose steps outrun any CPU loader.
+
+    The statistics are those of :class:`RandomPatches`: an image uniformly, a crop position uniformly inside
+    it, one of the 8 flips/rotations uniformly (a random transpose, horizontal and vertical flip, folded into
+    the crop's indices, so the transforms are exact), and the noise model's own distribution per image.
+    """
+
+    def __init__(self, images: Sequence[np.ndarray], noise, patch_size: int, augment: bool = True) -> None:
+        heights = [image.shape[0] for image in images]
+        widths = [image.shape[1] for image in images]
+        if min(min(heights), min(widths)) < patch_size:
+            raise ValueError(f"a training image is smaller than data.patch_size={patch_size}")
+        dtypes = {image.dtype for image in images}
+        if len(dtypes) != 1:
+            raise ValueError(f"data.on_device needs images of one bit depth, got {sorted(map(str, dtypes))}")
+        dtype = dtypes.pop()
+        self.scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(dtype, 1.0)
+        # one flat buffer of every image in C x H x W order (uint8 stays uint8; 16-bit and float exactly as int32
+        # or float32), with each image's start, height and width
+        flat = [np.ascontiguousarray(image.transpose(2, 0, 1)).reshape(-1) for image in images]
+        storage = np.uint8 if dtype == np.uint8 else np.int32 if dtype == np.uint16 else np.float32
+        self._flat_cpu = torch.from_numpy(np.concatenate(flat).astype(storage, copy=False))
+        self._starts_cpu = torch.tensor(np.cumsum([0] + [f.size for f in flat[:-1]]), dtype=torch.int64)
+        self._heights_cpu, self._widths_cpu = torch.tensor(heights), torch.tensor(widths)
+        self.channels = images[0].shape[2]
+        self.noise, self.patch_size, self.augment = noise, patch_size, augment
+        self._device: torch.device | None = None
+
+    def _to(self, device: torch.device) -> None:
+        if self._device != device:
+            self.flat = self._flat_cpu.to(device)
+            self.starts, self.heights, self.widths = (
+                t.to(device) for t in (self._starts_cpu, self._heights_cpu, self._widths_cpu)
+            )
+            self._device = device
+
+    def clean(self, batch_size: int, device: torch.device, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``batch_size`` clean ``C x p x p`` crops in [0, 1], float32, on ``device``."""
+        self._to(device)
+        size, count = self.patch_size, len(self.heights)
+        pick = torch.randint(0, count, (batch_size,), generator=generator, device=device)
+        height, width = self.heights[pick], self.widths[pick]
+        top = _uniform_below(height - size + 1, generator)
+        left = _uniform_below(width - size + 1, generator)
+        out = torch.arange(size, device=device)
+        rows, cols = (
+            out.view(1, size, 1).expand(batch_size, size, size),
+            out.view(1, 1, size).expand(batch_size, size, size),
+        )
+        if self.augment:
+            transpose, flip_rows, flip_cols = (
+                torch.rand(3, batch_size, 1, 1, generator=generator, device=device) < 0.5
+            ).unbind(0)
+            rows, cols = torch.where(transpose, cols, rows), torch.where(transpose, rows, cols)
+            rows = torch.where(flip_rows, size - 1 - rows, rows)
+            cols = torch.where(flip_cols, size - 1 - cols, cols)
+        channel = torch.arange(self.channels, device=device).view(1, -1, 1, 1)
+        row_index = (top.view(-1, 1, 1) + rows).unsqueeze(1)
+        col_index = (left.view(-1, 1, 1) + cols).unsqueeze(1)
+        index = (
+            self.starts[pick].view(-1, 1, 1, 1)
+            + (channel * height.view(-1, 1, 1, 1) + row_index) * width.view(-1, 1, 1, 1)
+            + col_index
+        )
+        return self.flat[index].to(torch.float32) / self.scale
+
+    def draw(self, batch_size: int, device: torch.device, generator: torch.Generator | None = None) -> dict:
+        """A training batch: ``noisy`` and ``clean``, ``B x C x p x p`` on ``device``."""
+        clean = self.clean(batch_size, device, generator)
+        return {"noisy": self.noise.batch(clean, generator), "clean": clean}
+
+
+def _uniform_below(limits: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """A uniform integer in ``[0, limit)`` for each entry of ``limits`` (drawn in float64: no visible bias)."""
+    draw = torch.rand(limits.shape, generator=generator, device=limits.device, dtype=torch.float64)
+    return torch.minimum((draw * limits).long(), limits - 1)
+
+
+class DrawTickets(torch.utils.data.IterableDataset):
+    """The training "dataset" of ``data.on_device``: one ticket per step, turned into a batch on the device by
+    the datamodule. Iterable, so Lightning does not shard it (each rank draws its own batches)."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self):
+        return iter({"draw": step} for step in range(self.steps))

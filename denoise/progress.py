@@ -1,0 +1,40 @@
+"""Lightning's rich progress bar, without a host-device synchronisation every training step.
+
+A metric logged with ``prog_bar=True`` is turned into a Python number for the bar after every batch, which
+copies it from the GPU and makes the CPU wait for the whole queue of launched work: the GPU idles while
+the next step is prepared. This bar shows the training loss as of the last logging step
+(``trainer.log_every_n_steps``), when Lightning reads it for the loggers anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import RichProgressBar
+
+#: the training loss the bar shows, as logged by DenoiseModule
+LOSS_KEY = "train/loss"
+
+
+class ProgressBar(RichProgressBar):
+    """RichProgressBar that reads the training loss only at logging steps."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._loss: float | None = None
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.global_step % max(int(trainer.log_every_n_steps), 1) == 0:
+            loss = trainer.callback_metrics.get(LOSS_KEY)
+            if loss is not None:
+                self._loss = float(loss)
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        items = super().get_metrics(trainer, pl_module)
+        if self._loss is not None:
+            items["loss"] = f"{self._loss:.4g}"
+        return items
