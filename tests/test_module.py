@@ -48,6 +48,36 @@ def test_cosine_with_warmup_per_iteration() -> None:
     assert rates[109] < 0.001
 
 
+def _rate_after_a_step(scheduler: torch.optim.lr_scheduler.LRScheduler) -> float:
+    scheduler.optimizer.step()
+    scheduler.step()
+    return scheduler.optimizer.param_groups[0]["lr"]
+
+
+def test_schedules_follow_a_time_budget_when_it_runs_out_first() -> None:
+    """With trainer.max_time the progress is the larger of the step and time fractions: a slow machine reaches
+    the schedule's end when its budget does; a fast one still by steps."""
+    from denoise.optim import exponential_decay, piecewise
+
+    spent = [0.0]
+    scheduler = cosine_with_warmup(_optimizer(), total_steps=100, min_lr_ratio=0.01, time_fraction=lambda: spent[0])
+    rates = _lrs(scheduler, 10)  # 10 of 100 steps, no time spent: the step fraction rules
+    assert rates[9] == pytest.approx(0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * 9 / 100)))
+    spent[0] = 0.5
+    assert _rate_after_a_step(scheduler) == pytest.approx(0.01 + 0.99 * 0.5)  # half the budget: half the cosine
+    spent[0] = 1.0
+    assert _rate_after_a_step(scheduler) == pytest.approx(0.01)
+    spent[0] = 0.5
+    exponential = exponential_decay(_optimizer(), 100, final_lr_ratio=0.1, time_fraction=lambda: spent[0])
+    assert _rate_after_a_step(exponential) == pytest.approx(0.1**0.5)
+    pieces = piecewise(_optimizer(), 100, milestones=[0.25, 0.75], ratios=[0.5, 0.1], time_fraction=lambda: spent[0])
+    assert _rate_after_a_step(pieces) == 0.5
+    spent[0] = 0.0
+    assert _rate_after_a_step(cosine_with_warmup(_optimizer(), total_steps=100)) == pytest.approx(
+        0.5 * (1 + math.cos(math.pi / 100))
+    )
+
+
 def test_step_and_constant_schedules() -> None:
     rates = _lrs(step_decay(_optimizer(), total_steps=30, step_size=10, gamma=0.5), 30)
     assert rates[9] == 1.0 and rates[10] == 0.5 and rates[29] == 0.25

@@ -1,6 +1,7 @@
 """The README's main job, `python train.py` with no arguments, must really denoise: >= 8 dB test gain.
 
-Its wall time (at most 3 minutes on 2 cores) is measured and reported in the README, not asserted here.
+Its wall time (at most 3 minutes on 2 cores; about one here) is measured by bench/quickstart.py and reported in
+the README, not asserted here. The recipe is a fixed 1,000 steps, so the scores are the same on any machine.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def test_quickstart_gains_at_least_8_db(tmp_path: Path) -> None:
     gain = results["test/psnr"] - results["test/psnr_noisy"]
     assert gain >= 8.0, results
     assert results["test/ssim"] > results["test/ssim_noisy"] + 0.3
-    assert results["global_step"] == 1400 and results["world_size"] == 1
+    assert results["global_step"] == 1000 and results["world_size"] == 1
     assert "REDNet" in result.stdout and "noisy input" in result.stdout  # the printed table
     assert "wandb sync" in result.stdout + result.stderr  # offline W&B says how to upload
     assert list((run / "wandb").glob("offline-run-*/run-*.wandb"))

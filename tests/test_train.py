@@ -355,3 +355,30 @@ def test_sync_batchnorm_on_cpu_is_refused_with_the_key(tmp_path: Path) -> None:
     cfg = compose_cfg("train", [*TINY, "logger=none", "trainer=ddp_sim", "trainer.sync_batchnorm=true"], tmp_path)
     with pytest.raises(ValueError, match=r"trainer\.sync_batchnorm=true needs GPUs"):
         train(cfg)
+
+
+def test_a_time_budget_stops_training_and_ends_the_schedule(tmp_path: Path) -> None:
+    """trainer.max_time: training stops when the budget is spent (validated, checkpointed, tested), and the cosine
+    schedule has reached its floor by then although far fewer steps ran than the epochs allow."""
+    run = tmp_path / "run"
+    overrides = [o for o in TINY if not o.startswith("trainer.max_epochs")]
+    overrides += ["logger=none", "trainer.max_epochs=1000", "trainer.max_time=00:00:00:04"]
+    train(compose_cfg("train", overrides, run))
+    results = read_results(run)
+    assert 0 < results["global_step"] < 1000 * 2 and np.isfinite(results["test/psnr"])
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    lr = last["optimizer_states"][0]["param_groups"][0]["lr"]
+    assert lr == pytest.approx(2e-3 * 0.01, rel=0.05)  # min_lr_ratio of the configured rate
+
+
+def test_last_ckpt_is_the_newest_state_when_validation_stops_improving(tmp_path: Path) -> None:
+    """With learning rate 0 val/psnr never improves after epoch 0, so the best checkpoint stays at step 2; last.ckpt
+    must still hold the final step (Lightning 2.6's save_last writes it only when the best one improves)."""
+    run = tmp_path / "run"
+    overrides = [o for o in TINY if not o.startswith("trainer.max_epochs")]
+    train(compose_cfg("train", [*overrides, "logger=none", "trainer.max_epochs=4", "model.optimizer.lr=0"], run))
+    results = read_results(run)
+    assert torch.load(results["ckpt_path"], weights_only=True)["global_step"] == 2
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == results["global_step"] == 8 and last["epoch"] == 3
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [Path(results["ckpt_path"]).name, "last.ckpt"]
