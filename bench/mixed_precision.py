@@ -18,7 +18,6 @@ nothing about tensor cores.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -28,17 +27,12 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from denoise.inference import device_name
 from denoise.report import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL = 1.8
 VARIANTS = ("fp32", "bf16", "bf16+cl")
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 class Stepper:

@@ -37,6 +37,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from denoise.inference import device_name, synchronize
+from denoise.tasks import compose_config
+
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN400 = ROOT.parent / "shared" / "data" / "train400"
 GOAL = {"cuda": 1.05, "cpu": 1.03}
@@ -45,19 +48,6 @@ SETTINGS: dict[str, dict[str, tuple[int, int, bool, str]]] = {
     "dncnn": {"cuda": (128, 40, True, "bf16-mixed"), "cpu": (16, 40, True, "32-true")},
     "nafnet_small": {"cuda": (16, 128, False, "bf16-mixed"), "cpu": (4, 64, False, "32-true")},
 }
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    import platform
-
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class Throughput(L.Callback):
@@ -90,14 +80,6 @@ class Throughput(L.Callback):
 
 def compose(model: str, device: torch.device, steps: int, out_dir: Path, compile_net: bool) -> Any:
     """train.py's config for this benchmark (one epoch of ``steps`` steps, CSV logger, default callbacks)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    import denoise  # noqa: F401  (registers the config resolvers)
-
     batch, patch, gray, precision = SETTINGS[model][device.type]
     overrides = [
         f"model={model}",
@@ -118,16 +100,7 @@ def compose(model: str, device: torch.device, steps: int, out_dir: Path, compile
     ]
     if TRAIN400.is_dir():
         overrides.append(f"data.train_dirs=[{TRAIN400}]")
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-        cfg = hydra_compose(config_name="train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(out_dir)
-        cfg.paths.log_dir = str(out_dir / "logs")
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
+    return compose_config("train", overrides, out_dir)
 
 
 def lightning_run(cfg: Any, device: torch.device, warmup: int, audit: bool) -> tuple[float, list[str]]:

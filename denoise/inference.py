@@ -42,6 +42,21 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU and its thread count: what every benchmark's JSON says it measured on."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (a no-op on the CPU): for timings."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def size_multiple(net: nn.Module) -> int:
     """The height/width multiple a network needs (``size_multiple`` attribute; 1 when it has none)."""
     return int(getattr(net, "size_multiple", 1))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,25 @@ def model_specs(
             specs[name] = OmegaConf.to_container(cfg.model.net, resolve=True)
     GlobalHydra.instance().clear()
     return specs
+
+
+def compose_config(config_name: str, overrides: list[str], out_dir: Path) -> DictConfig:
+    """``conf/<config_name>.yaml`` composed as its entry point would, with the run directory at ``out_dir``: for
+    benchmarks and scripts that call :func:`train` / :func:`evaluate` without Hydra's command line."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(out_dir)
+        cfg.paths.log_dir = str(out_dir / "logs")
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
 
 
 def run_dir() -> Path:
@@ -224,8 +244,10 @@ def train(cfg: DictConfig) -> float | None:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     try:
+        fit_start = time.perf_counter()
         if cfg.get("train", True):
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        fit_seconds = time.perf_counter() - fit_start
         checkpoint = next((cb for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint)), None)
         best_path = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
         val_metrics = _floats(trainer.callback_metrics)
@@ -265,6 +287,7 @@ def train(cfg: DictConfig) -> float | None:
                 "world_size": trainer.world_size,
                 "global_step": trainer.global_step,
                 "epochs": trainer.current_epoch,
+                "fit_seconds": fit_seconds,
                 "val/psnr": val_metrics.get("val/psnr"),
                 "val/psnr_noisy": val_metrics.get("val/psnr_noisy"),
                 "precision": str(cfg.trainer.precision),

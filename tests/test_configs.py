@@ -108,7 +108,8 @@ def test_quickstart_experiment_is_the_default_run(tmp_path: Path) -> None:
     assert default.seed == recipe.seed
     for key in ("data", "noise", "model", "trainer"):
         assert OmegaConf.to_container(default[key]) == OmegaConf.to_container(recipe[key]), key
-    assert default.model.net.depth == 10 and default.noise.sigma == 25
+    assert default.model.net.depth == 20 and default.model.net.channels == 16 and default.noise.sigma == 25
+    assert default.model.optimizer.lr == 2e-3 and default.data.batch_size == 8
 
 
 def test_evaluate_config_composes(tmp_path: Path) -> None:
