@@ -15,13 +15,13 @@
 #   dncnn_train/          python train.py trainer=gpu model=dncnn on Train400, tested on BSD68 (results.json,
 #                         csv/metrics.csv, train.log): steps/s, minutes, PSNR and SSIM
 #   summary.txt           every step's exit status and wall time
-# Each step has its own time limit (480 s in all), so one hang cannot eat the others' time. QUICK=1 runs every step with tiny
-# settings on whatever device there is (a smoke test of this script, e.g. on a CPU).
+# Each step has its own time limit (480 s in all), so one hang cannot eat the others' time.
+# QUICK=1 runs every step with tiny settings on whatever device there is (a smoke test of this script, e.g. on a CPU).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-bench/results/gpu}
 mkdir -p "$out"
-export PYTHONUNBUFFERED=1 WANDB_MODE=disabled
+export PYTHONUNBUFFERED=1 WANDB_MODE=disabled COLUMNS=160
 quick=${QUICK:-0}
 device=$(python3 -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')")
 summary="$out/summary.txt"
@@ -48,19 +48,21 @@ if [ "$quick" = 1 ]; then
     sets=(set12); mp_args=(--models mwcnn --batch 1 --size 64 --warmup 1 --steps 2)
     oh_args=(--models dncnn --steps 8 --rounds 1); inf_args=(--models rednet_small --megapixels 0.5)
     train_time=00:00:00:20; train_size=(data.batch_size=16 data.samples_per_epoch=64 trainer.max_epochs=1)
+    compile_limit=300; compile_steps=8  # inductor on a CPU compiles slowly
 else
     sets=(set12 bsd68); mp_args=(); oh_args=(--steps 200 --rounds 3); inf_args=(--models nafnet rednet)
     train_time=00:00:02:15; train_size=(data.batch_size=128 data.samples_per_epoch=128000 trainer.max_epochs=30)
+    compile_limit=90; compile_steps=200
 fi
 
-step parity 60 python3 bench/parity.py --sets "${sets[@]}" --json "$out/parity.json"
-step mixed_precision 45 python3 bench/mixed_precision.py --device "$device" "${mp_args[@]}" \
+step parity 50 python3 bench/parity.py --sets "${sets[@]}" --json "$out/parity.json"
+step mixed_precision 40 python3 bench/mixed_precision.py --device "$device" "${mp_args[@]}" \
     --json "$out/mixed_precision.json"
-step overhead 100 python3 bench/overhead.py --device "$device" "${oh_args[@]}" --sync-audit \
+step overhead 90 python3 bench/overhead.py --device "$device" "${oh_args[@]}" --sync-audit \
     --json "$out/overhead_$device.json"
-step overhead_compile 60 python3 bench/overhead.py --device "$device" --models dncnn --compile --rounds 1 \
-    --steps 200 --json "$out/overhead_${device}_compile.json"
-step inference 40 python3 bench/inference.py --device "$device" "${inf_args[@]}" --json "$out/inference.json"
+step overhead_compile "$compile_limit" python3 bench/overhead.py --device "$device" --models dncnn --compile --rounds 1 \
+    --steps "$compile_steps" --json "$out/overhead_${device}_compile.json"
+step inference 35 python3 bench/inference.py --device "$device" "${inf_args[@]}" --json "$out/inference.json"
 # DnCNN-S on Train400 (40x40 gray crops, batch 128), tested on BSD68; reference: BM3D 28.57 dB, the authors' 29.23
 step dncnn_train 175 python3 train.py trainer=gpu "trainer.accelerator=$([ "$device" = cuda ] && echo gpu || echo cpu)" \
     model=dncnn data.grayscale=true "data.train_dirs=[../shared/data/train400]" "data.val_dirs=[../shared/data/set12]" \

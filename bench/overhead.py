@@ -34,7 +34,6 @@ from typing import Any
 import lightning as L
 import torch
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from denoise.inference import device_name, synchronize
@@ -51,7 +50,8 @@ SETTINGS: dict[str, dict[str, tuple[int, int, bool, str]]] = {
 
 
 class Throughput(L.Callback):
-    """Steps per second of a Trainer.fit between step ``warmup`` and the end (device synchronized at both)."""
+    """Steps per second of a Trainer.fit from step ``warmup`` to the end of the last step (device synchronized at
+    both; the epoch's validation comes after)."""
 
     def __init__(self, warmup: int, device: torch.device, audit: bool = False) -> None:
         self.warmup, self.device, self.audit = warmup, device, audit
@@ -66,13 +66,12 @@ class Throughput(L.Callback):
                 torch.cuda.set_sync_debug_mode("warn")
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        self.steps = trainer.global_step - self.warmup
-
-    def on_train_epoch_end(self, trainer, module) -> None:
-        if self.audit:
-            torch.cuda.set_sync_debug_mode(0)
-        synchronize(self.device)
-        self.end = time.perf_counter()
+        if batch_idx == trainer.num_training_batches - 1:  # the last step: before the epoch's validation
+            if self.audit:
+                torch.cuda.set_sync_debug_mode(0)
+            synchronize(self.device)
+            self.end = time.perf_counter()
+            self.steps = trainer.global_step - self.warmup
 
     def rate(self) -> float:
         return self.steps / (self.end - self.start)
@@ -202,8 +201,8 @@ def main() -> None:
     os.environ.setdefault("WANDB_MODE", "disabled")
 
     results = []
-    with tempfile.TemporaryDirectory() as tmp, Progress() as progress:
-        task = progress.add_task("runs", total=len(args.models) * 2 * args.rounds)
+    console = Console()  # one line per run: Lightning's own rich progress bar is part of what is timed
+    with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             cfg = compose(model, device, steps, Path(tmp) / model, args.compile)
             plain: list[float] = []
@@ -215,7 +214,8 @@ def main() -> None:
                         plain.append(plain_run(cfg, device, warmup))
                     else:
                         fit.append(lightning_run(cfg, device, warmup, audit=False)[0])
-                    progress.advance(task)
+                    rate = (plain if side == "plain" else fit)[-1]
+                    console.print(f"{model} round {round_index + 1}/{args.rounds}, {side}: {rate:.2f} steps/s")
             batch, patch, gray, precision = SETTINGS[model][device.type]
             row: dict[str, Any] = {
                 "model": model,
