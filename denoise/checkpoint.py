@@ -9,6 +9,7 @@ naming an arbitrary callable.
 from __future__ import annotations
 
 import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,15 @@ def safe_load(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        # torch's own message goes on to suggest weights_only=False, exactly what must not be done with an
+        # untrusted file: only the object it refused is quoted
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        what = f" (it names {refused.group(1)})" if refused else ""
         raise CheckpointError(
-            f"{key}={path} was refused: it holds pickled Python objects, which could run code when loaded. "
-            f"Only tensors and plain containers are accepted (weights_only=True). Details: {err}"
-        ) from err
+            f"{key}={path} was refused: it holds pickled Python objects{what}, which could run code when loaded. "
+            "Only tensors and plain containers are accepted (weights_only=True). Re-save the weights as a plain "
+            "state dict of tensors (torch.save(net.state_dict(), path)) where the file was made."
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         raise CheckpointError(f"{key}={path} is not a readable PyTorch checkpoint: {err}") from err
     if not isinstance(obj, Mapping):

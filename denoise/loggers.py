@@ -1,32 +1,38 @@
 """Weights & Biases that never hangs or fails a run because no server answers.
 
-With no credentials (no ``WANDB_API_KEY``, no netrc entry) the run logs offline into the run directory and
-the suite prints the ``wandb sync`` command at the end. ``WANDB_MODE`` (online, offline, disabled) always
-wins. If an online start fails (server unreachable, bad key) the logger falls back to offline with a warning.
+Online when W&B finds a login (``wandb login``, ``WANDB_API_KEY``), else offline into the run directory, with
+the ``wandb sync`` command printed at the end. ``WANDB_MODE`` (online, offline, disabled) always wins. If an
+online start fails (server unreachable, bad key) the logger falls back to offline with a warning, after at most
+``init_timeout`` seconds (``logger.wandb.init_timeout``, 15 by default).
 """
 
 from __future__ import annotations
 
-import netrc
+import logging
 import os
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+log = logging.getLogger(__name__)
+
 
 def has_wandb_credentials() -> bool:
-    """True when an API key is in the environment or in ~/.netrc for the configured W&B host."""
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    """True when W&B itself finds a login for its configured host (``wandb login``, ``WANDB_API_KEY``, its
+    settings), asked without a prompt and without contacting the server. wandb 0.31 stores ``wandb login``
+    under its own default host, so reading ``~/.netrc`` for api.wandb.ai here would miss it."""
+    import wandb
+
     try:
-        return netrc.netrc().authenticators(host) is not None
-    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return bool(wandb.login(prompt=False, verify=False))
+    except TypeError:  # wandb releases before login(prompt=...): their own key lookup
+        return bool(getattr(getattr(wandb, "api", None), "api_key", None))
+    except Exception:  # a malformed key or settings file: W&B could not log in either
         return False
 
 
@@ -45,10 +51,11 @@ class ResilientWandbLogger(WandbLogger):
     W&B: if its service process dies (on preemption SLURM signals every process of the job), training goes on
     to its checkpoint and W&B logging stops with one warning."""
 
-    def __init__(self, offline: bool | None = None, init_timeout: float = 30.0, **kwargs: Any) -> None:
+    def __init__(self, offline: bool | None = None, init_timeout: float = 15.0, **kwargs: Any) -> None:
         import wandb
 
         mode = wandb_mode(offline)
+        self.init_timeout = init_timeout
         kwargs.setdefault("settings", wandb.Settings(init_timeout=init_timeout, silent=True))
         Path(kwargs.get("save_dir") or ".").mkdir(parents=True, exist_ok=True)
         super().__init__(offline=mode == "offline", mode=mode, **kwargs)
@@ -86,12 +93,20 @@ class ResilientWandbLogger(WandbLogger):
 
     @property
     def experiment(self) -> Any:
+        online_start = self._experiment is None and self._wandb_init.get("mode") == "online"
+        if online_start:
+            log.info("W&B: starting the run online (offline instead if the server does not answer within %g s)",
+                     self.init_timeout)  # fmt: skip
+        started = time.monotonic()
         try:
             return WandbLogger.experiment.fget(self)
         except Exception as err:
             if self._wandb_init.get("mode") != "online":
                 raise
-            warnings.warn(f"W&B could not start online ({err}); logging offline instead", stacklevel=2)
+            waited = time.monotonic() - started
+            warnings.warn(
+                f"W&B could not start online after {waited:.0f} s ({err}); logging offline instead", stacklevel=2
+            )
             self._wandb_init["mode"] = "offline"
             self._offline = True
             self._experiment = None

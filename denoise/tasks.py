@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import time
 import warnings
@@ -51,6 +52,7 @@ from denoise.report import (
     write_json,
     write_markdown,
 )
+from denoise.runlock import RunLock, refuse_if_busy
 
 log = logging.getLogger(__name__)
 # Lightning's own use of a torch API deprecated in torch 2.10+; nothing a user can act on
@@ -195,13 +197,53 @@ def resolve_resume(cfg: DictConfig) -> tuple[str | None, Path]:
         log.info("This run directory already holds %s (a requeued job): resuming from it", ckpt_path)
     elif ckpt_path == "last":
         ckpt_path = str(find_last_checkpoint(Path(cfg.paths.log_dir), cfg.task_name, exclude=here))
-    safe_load(ckpt_path)
+    checkpoint = safe_load(ckpt_path)
+    check_resume_fits(checkpoint, cfg, str(cfg.get("ckpt_path") or ckpt_path))
     # testing a checkpoint (train=false) writes its results here, not into the run it came from
     run = (checkpoint_run_dir(Path(ckpt_path)) if training else None) or here
+    if training and launch_rank() == 0 and run.resolve() != here.resolve():
+        # the other ranks of this job follow rank 0, which holds the lock by the time they start
+        refuse_if_busy(run, f"ckpt_path={cfg.get('ckpt_path')}")
     log.info("Resuming from %s in %s", ckpt_path, run)
     if run.resolve() != here.resolve():
         log.info("This launch's own config and log stay in %s", here)
     return str(ckpt_path), run
+
+
+def launch_rank() -> int:
+    """This process's global rank as its launcher set it (0 for a single process; Lightning's DDP children,
+    SLURM tasks and torchrun set it before the Trainer exists)."""
+    for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
+        if os.environ.get(key) is not None:
+            return int(os.environ[key])
+    return 0
+
+
+def check_resume_fits(checkpoint: dict[str, Any], cfg: DictConfig, ckpt_key: str) -> None:
+    """A checkpoint resumes only into the network it was trained as: a clear error naming what differs and the
+    setting that fixes it, instead of PyTorch's raw "size mismatch" from deep inside Lightning."""
+    saved = (checkpoint.get("hyper_parameters") or {}).get("net")
+    if not isinstance(saved, dict) or not cfg.get("model"):
+        return
+    wanted = OmegaConf.to_container(cfg.model.net, resolve=True)
+    if saved.get("in_channels") is not None and saved.get("in_channels") != wanted.get("in_channels"):
+        gray = saved["in_channels"] == 1
+        raise ValueError(
+            f"ckpt_path={ckpt_key} was trained on {saved['in_channels']}-channel images but data gives "
+            f"{wanted.get('in_channels')}; set data.grayscale={'true' if gray else 'false'}"
+        )
+    shared = sorted(set(saved) & set(wanted))  # a key on one side only keeps its default
+    differing = {k: (saved[k], wanted[k]) for k in shared if saved[k] != wanted[k]}
+    if differing:
+        settings = " ".join(f"model.net.{k}={v[0]}" for k, v in differing.items() if k != "_target_")
+        target = saved.get("_target_", "?").rsplit(".", 1)[-1]
+        raise ValueError(
+            f"ckpt_path={ckpt_key} holds {target} with "
+            + ", ".join(f"{k}={a!r}" for k, (a, _) in differing.items())
+            + " but this run builds "
+            + ", ".join(f"{k}={b!r}" for k, (_, b) in differing.items())
+            + f"; resume with the model it was trained with ({settings or 'its model=<config>'})"
+        )
 
 
 def continue_run(cfg: DictConfig, run: Path) -> None:
@@ -222,8 +264,22 @@ def _floats(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def train(cfg: DictConfig) -> float | None:
-    """Fit, test the best checkpoint, write results.json, print a table; return the metric sweepers optimize."""
+    """Fit, test the best checkpoint, write results.json, print a table; return the metric sweepers optimize.
+
+    The run directory is locked for the whole run (:mod:`denoise.runlock`), so no second process resumes into
+    it while this one lives."""
     ckpt_path, out = resolve_resume(cfg)
+    lock = RunLock(out) if launch_rank() == 0 else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        return _train(cfg, ckpt_path, out)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
     if ckpt_path is not None:
         continue_run(cfg, out)
     OmegaConf.resolve(cfg)
@@ -231,10 +287,19 @@ def train(cfg: DictConfig) -> float | None:
         L.seed_everything(cfg.seed, workers=True)
 
     datamodule: DenoiseDataModule = instantiate(cfg.data)
+    # every split this run will use, checked now: not a missing test folder after an hour of training
+    splits = (["train", "val"] if cfg.get("train", True) else []) + (["test"] if cfg.get("test", True) else [])
+    datamodule.check_inputs(splits)
     channels_last = bool(cfg.trainer.get("channels_last", False))
     model: L.LightningModule = instantiate(
         cfg.model, inference=to_plain(cfg.get("inference")), channels_last=channels_last
     )
+    network_channels = model.hparams.net.get("in_channels")
+    if network_channels is not None and network_channels != datamodule.channels:
+        raise ValueError(
+            f"model.net.in_channels={network_channels} but the data gives {datamodule.channels}-channel images "
+            f"(data.grayscale={datamodule.grayscale}); leave model.net.in_channels at ${{data.channels}}"
+        )
     loggers: list[Logger] = instantiate_group(cfg.get("logger"), "logger")
     callbacks: list[Callback] = instantiate_group(cfg.get("callbacks"), "callbacks")
     if not loggers:  # Lightning refuses an LR monitor without a logger

@@ -159,8 +159,24 @@ def test_paired_folders_match_by_name(tmp_path: Path) -> None:
         write_image(tmp_path / "clean" / f"{name}.png", np.zeros((8, 8, 3), np.float32))
     assert [p.name for p in match_by_name(tmp_path / "noisy", tmp_path / "clean")] == ["a.png", "b.png", "c.png"]
     (tmp_path / "clean" / "b.png").unlink()
-    with pytest.raises(FileNotFoundError, match=r"noisy/b.png has no clean partner: no b\.\* in data.clean_dir"):
+    (tmp_path / "clean" / "c.png").unlink()
+    write_image(tmp_path / "clean" / "d.png", np.zeros((8, 8, 3), np.float32))
+    with pytest.raises(FileNotFoundError, match=r"3 file\(s\) .* have no partner") as lonely:
         match_by_name(tmp_path / "noisy", tmp_path / "clean")
+    for line in ("noisy/b.png (no b.* in data.clean_dir)", "noisy/c.png (no c.* in data.clean_dir)",
+                 "clean/d.png (no d.* in data.noisy_dir)"):  # fmt: skip
+        assert line in str(lonely.value)  # every bad file at once, not only the first
+
+
+def test_two_files_with_one_name_are_an_error_naming_both(tmp_path: Path) -> None:
+    """x.png and x.jpg in one folder: either could be the partner, so neither is dropped silently."""
+    for name in ("a", "b"):
+        write_image(tmp_path / "noisy" / f"{name}.png", np.zeros((8, 8, 3), np.float32))
+        write_image(tmp_path / "clean" / f"{name}.png", np.zeros((8, 8, 3), np.float32))
+    write_image(tmp_path / "noisy" / "a.jpg", np.zeros((8, 8, 3), np.float32))
+    with pytest.raises(ValueError, match=r"data\.noisy_dir=.*1 name\(s\) appear with two extensions") as clash:
+        match_by_name(tmp_path / "noisy", tmp_path / "clean")
+    assert f"{tmp_path / 'noisy' / 'a.jpg'} and {tmp_path / 'noisy' / 'a.png'}" in str(clash.value)
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "sidd_samples").is_dir(), reason="needs ../shared/data")

@@ -210,8 +210,10 @@ def test_malicious_checkpoint_is_refused_and_nothing_runs(tmp_path: Path) -> Non
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "hyper_parameters": {"net": PickleExploit(marker)}}, evil)
-    with pytest.raises(CheckpointError, match=r"evil\.ckpt was refused: it holds pickled Python objects"):
+    with pytest.raises(CheckpointError, match=r"evil\.ckpt was refused: it holds pickled Python objects") as refused:
         evaluate(compose_cfg("evaluate", [f"ckpt_path={evil}"], tmp_path / "eval"))
+    assert "weights_only` set to `False" not in str(refused.value)  # torch's advice is not for untrusted files
+    assert "weights_only=False" not in str(refused.value) and "it names getattr" in str(refused.value)
     with pytest.raises(CheckpointError, match="refused"):
         train(compose_cfg("train", [*TINY, "logger=none", f"ckpt_path={evil}"], tmp_path / "train"))
     assert not marker.exists()

@@ -25,11 +25,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.utils.data import Dataset
 
-from denoise.data.io import read_raw, to_channels
+from denoise.data.io import image_size, read_raw, to_channels
 from denoise.data.pairs import ImagePair, aligned, crop, dihedral_view, random_crop_box, to_tensor
 
 STORE_VERSION = 1
@@ -53,12 +52,6 @@ def store_key(pairs: Sequence[ImagePair], size: int, stride: int, channels: int)
             stat = Path(path).stat()
             digest.update(f"{pair.name}|{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    with Image.open(path) as image:  # reads the header only
-        width, height = image.size
-    return height, width
 
 
 def _bit_depth(path: Path) -> int:
@@ -119,13 +112,22 @@ class PatchStore:
         folder = Path(cache_dir).expanduser() / f"{name}-{key}"
         if (folder / "index.json").is_file():
             return cls(folder)
-        layout = []
+        layout, too_small = [], []
         for pair in pairs:
-            height, width = min((_image_size(p) for p in (pair.noisy, *pair.clean)), key=lambda s: s[0] * s[1])
+            height, width = min((image_size(p) for p in (pair.noisy, *pair.clean)), key=lambda s: s[0] * s[1])
             boxes = [(t, left) for t in grid(height, size, stride) for left in grid(width, size, stride)]
             if not boxes:
-                raise ValueError(f"pair {pair.name} is {height}x{width}, smaller than the store's {size}x{size} crops")
+                too_small.append((pair, height, width))
             layout.append((pair, boxes))
+        if too_small:
+            smallest = min(min(h, w) for _, h, w in too_small)
+            listed = ", ".join(f"{pair.noisy} ({h}x{w})" for pair, h, w in too_small[:10])
+            more = f" and {len(too_small) - 10} more" if len(too_small) > 10 else ""
+            raise ValueError(
+                f"data.store.size={size} is larger than {len(too_small)} training pair(s) of {name}: {listed}{more}; "
+                f"set data.store.size to at most {smallest} (and data.patch_size no larger), or "
+                "data.store.enabled=false"
+            )
         total = sum(len(boxes) for _, boxes in layout)
         eight_bit = all(len(p.clean) == 1 for p in pairs) and all(
             _bit_depth(path) == 8 for p in pairs for path in (p.noisy, *p.clean)

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from denoise.data.cache import PatchStore, StorePatches
+from denoise.data.io import ImageReadError, image_size, list_images
 from denoise.data.noise import GaussianNoise, build_noise
 from denoise.data.pairs import BlockImages, ImagePair, PairImages, PairPatches
 from denoise.data.synthetic import (
@@ -26,12 +27,45 @@ from denoise.data.synthetic import (
     DrawTickets,
     NoisyImages,
     RandomPatches,
+    embedded_files,
     load_images,
     resolve_files,
 )
 
 #: ``data.num_workers: auto`` on a GPU: one loader process per core a device has, less one, at most this many
 MAX_AUTO_WORKERS = 8
+#: how many problems the input check lists before it says "and N more"
+LISTED_PROBLEMS = 30
+
+
+class InputCheckError(ValueError):
+    """The data has problems that would stop training or testing later (every one is listed)."""
+
+
+def _folder_files(dirs: Sequence[str] | str | None, split: str, problems: list[str]) -> list:
+    """The image files of ``data.<split>_dirs`` (the embedded photos when None); a missing or empty folder is
+    noted in ``problems`` and the others are still listed."""
+    if dirs is None:
+        try:
+            return embedded_files(split)
+        except FileNotFoundError as err:
+            problems.append(str(err))
+            return []
+    files = []
+    for i, folder in enumerate([dirs] if isinstance(dirs, str) else dirs):
+        try:
+            files += list_images(folder, key=f"data.{split}_dirs[{i}]")
+        except (FileNotFoundError, NotADirectoryError) as err:
+            problems.append(str(err))
+    return files
+
+
+def _size_or_problem(path, problems: list[str]) -> tuple[int, int] | None:
+    try:
+        return image_size(path)
+    except ImageReadError as err:
+        problems.append(str(err))
+        return None
 
 
 def available_cores() -> int:
@@ -102,6 +136,24 @@ class DenoiseDataModule(L.LightningDataModule):
     def build_split(self, split: str) -> Dataset:
         """Return the dataset of ``split`` (train, val or test)."""
         raise NotImplementedError
+
+    def input_problems(self, split: str) -> list[str]:
+        """Everything wrong with ``split``'s inputs that can be seen without training: missing folders, files
+        whose header cannot be read, pairs without partners or of different sizes, images smaller than a crop.
+        Subclasses say what their split needs; the base has nothing to check."""
+        return []
+
+    def check_inputs(self, splits: Sequence[str] = ("train", "val", "test")) -> None:
+        """Fail before the first training step, listing every problem of every split at once (at most
+        :data:`LISTED_PROBLEMS` lines), rather than after an hour of training or one file at a time."""
+        problems = [f"[{split}] {problem}" for split in splits for problem in self.input_problems(split)]
+        if problems:
+            more = f"\n  ... and {len(problems) - LISTED_PROBLEMS} more" if len(problems) > LISTED_PROBLEMS else ""
+            raise InputCheckError(
+                f"{len(problems)} problem(s) in the data, found before training:\n  "
+                + "\n  ".join(problems[:LISTED_PROBLEMS])
+                + more
+            )
 
     def _device_type(self) -> str:
         trainer = getattr(self, "trainer", None)
@@ -243,6 +295,14 @@ class SyntheticDataModule(DenoiseDataModule):
             return self.noise.sigma[0] / 255.0
         return None
 
+    def input_problems(self, split: str) -> list[str]:
+        problems: list[str] = []
+        for path in _folder_files(self.dirs[split], split, problems):
+            size = _size_or_problem(path, problems)
+            if size is not None and split == "train" and min(size) < self.patch_size:
+                problems.append(f"{path} is {size[0]}x{size[1]}, smaller than data.patch_size={self.patch_size}")
+        return problems
+
     def build_split(self, split: str) -> Dataset:
         files = resolve_files(self.dirs[split], split)
         images = load_images(files, self.channels)
@@ -378,6 +438,28 @@ class PairedDataModule(DenoiseDataModule):
     def dataset_names(self) -> list[str]:
         """The datasets whose val/test metrics are also reported one by one (when there are several)."""
         return list(self.layouts) if len(self.layouts) > 1 else []
+
+    def input_problems(self, split: str) -> list[str]:
+        problems: list[str] = []
+        source = "val" if split == "test" and self.test_is_val else split
+        cropping = split == "train" and self.resize is None and not self.store.get("enabled", False)
+        for name, layout in self.layouts.items():
+            try:
+                pairs = layout.splits()[source]
+            except (FileNotFoundError, NotADirectoryError, ValueError) as err:
+                problems.append(f"{name}: {err}")
+                continue
+            for pair in pairs:
+                sizes = [_size_or_problem(path, problems) for path in (pair.noisy, *pair.clean)]
+                if None in sizes:
+                    continue
+                paths = (pair.noisy, *pair.clean)
+                files = ", ".join(f"{path} is {h}x{w}" for path, (h, w) in zip(paths, sizes, strict=True))
+                if len(set(sizes)) > 1 and not pair.crop_to_common:
+                    problems.append(f"pair {pair.name}: the images differ in size ({files})")
+                if cropping and min(min(size) for size in sizes) < self.patch_size:
+                    problems.append(f"pair {pair.name} ({files}) is smaller than data.patch_size={self.patch_size}")
+        return problems
 
     def split_pairs(self, split: str) -> dict[str, list[ImagePair]]:
         return {name: layout.splits()[split] for name, layout in self.layouts.items()}

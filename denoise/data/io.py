@@ -59,6 +59,25 @@ def read_raw(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(height, width)`` from the file's header alone (no decoding), with an error naming the file: for
+    checking every input before training starts."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"image file {path} does not exist")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ImageReadError(
+            f"cannot read the header of image file {path}: it is corrupt or not an image (expected PNG, JPEG, TIFF "
+            f"or BMP data; {type(err).__name__})"
+        ) from None
+    return height, width
+
+
 def to_float(image: np.ndarray) -> np.ndarray:
     """uint8/uint16 -> float32 in [0, 1]."""
     return image.astype(np.float32) / _SCALE[image.dtype]

@@ -12,14 +12,41 @@ from pathlib import Path
 from denoise.data.io import list_images
 from denoise.data.pairs import ImagePair, split_three_ways
 
+#: how many bad files an error lists before it says "and N more"
+LISTED = 20
+
+
+def _listing(items: list[str]) -> str:
+    more = f"\n  ... and {len(items) - LISTED} more" if len(items) > LISTED else ""
+    return "\n  " + "\n  ".join(items[:LISTED]) + more
+
+
+def _by_stem(folder: str | Path, key: str) -> dict[str, Path]:
+    """The folder's images by stem; two files with one stem (``x.png`` and ``x.jpg``) are an error naming both,
+    since either could be the partner."""
+    found: dict[str, list[Path]] = {}
+    for path in list_images(folder, key=key):
+        found.setdefault(path.stem, []).append(path)
+    clashes = [" and ".join(str(p) for p in paths) for paths in found.values() if len(paths) > 1]
+    if clashes:
+        raise ValueError(
+            f"{key}={folder}: {len(clashes)} name(s) appear with two extensions, so their partners are ambiguous "
+            f"(keep one file of each name):{_listing(clashes)}"
+        )
+    return {stem: paths[0] for stem, paths in found.items()}
+
 
 def match_by_name(noisy_dir: str | Path, clean_dir: str | Path) -> list[ImagePair]:
-    noisy = {p.stem: p for p in list_images(noisy_dir, key="data.noisy_dir")}
-    clean = {p.stem: p for p in list_images(clean_dir, key="data.clean_dir")}
-    for stem in sorted(set(noisy) - set(clean)):
-        raise FileNotFoundError(f"{noisy[stem]} has no clean partner: no {stem}.* in data.clean_dir={clean_dir}")
-    for stem in sorted(set(clean) - set(noisy)):
-        raise FileNotFoundError(f"{clean[stem]} has no noisy partner: no {stem}.* in data.noisy_dir={noisy_dir}")
+    """Every noisy file with its clean partner of the same stem; files without a partner are listed all at once."""
+    noisy = _by_stem(noisy_dir, "data.noisy_dir")
+    clean = _by_stem(clean_dir, "data.clean_dir")
+    lonely = [f"{noisy[s]} (no {s}.* in data.clean_dir)" for s in sorted(set(noisy) - set(clean))]
+    lonely += [f"{clean[s]} (no {s}.* in data.noisy_dir)" for s in sorted(set(clean) - set(noisy))]
+    if lonely:
+        raise FileNotFoundError(
+            f"{len(lonely)} file(s) in data.noisy_dir={noisy_dir} / data.clean_dir={clean_dir} have no partner "
+            f"(pairs are matched by file name without extension):{_listing(lonely)}"
+        )
     return [
         ImagePair(noisy=noisy[s], clean=(clean[s],), name=noisy[s].name, dataset="paired", group=s)
         for s in sorted(noisy)
