@@ -30,6 +30,17 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 log = logging.getLogger(__name__)
 
+#: the exit status of a run stopped by SIGTERM/SIGUSR1 after saving last.ckpt: EX_TEMPFAIL of sysexits.h, "a
+#: temporary failure; run it again" (``ckpt_path=last`` continues it), distinct from success (0) and errors (1)
+PREEMPTED_EXIT_CODE = 75
+
+
+class PreemptedExit(SystemExit):
+    """Leave the process with :data:`PREEMPTED_EXIT_CODE` once the pre-emption checkpoint is on disk."""
+
+    def __init__(self) -> None:
+        super().__init__(PREEMPTED_EXIT_CODE)
+
 
 def collect_rng_states() -> dict[str, Any]:
     """The generators that training draws from, as tensors and plain numbers (weights_only safe)."""

@@ -22,6 +22,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate as hydra_instantiate
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from denoise.checkpoint import load_network, safe_load
@@ -41,6 +42,7 @@ from denoise.data.io import read_image
 from denoise.inference import resolve_device
 from denoise.loggers import ResilientWandbLogger, finish_wandb
 from denoise.precision import check_precision
+from denoise.preemption import PREEMPTED_EXIT_CODE, PreemptedExit
 from denoise.report import (
     RESULT_COLUMNS,
     image_grid,
@@ -311,7 +313,13 @@ def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
     try:
         fit_start = time.perf_counter()
         if cfg.get("train", True):
-            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+            try:
+                trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+            except SIGTERMException:  # last.ckpt is saved (PreemptionCheckpoint): say "resumable" in the status
+                log.warning(
+                    "Pre-empted: exiting with status %d; ckpt_path=last continues this run", PREEMPTED_EXIT_CODE
+                )
+                raise PreemptedExit() from None
         fit_seconds = time.perf_counter() - fit_start
         checkpoint = next((cb for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint)), None)
         best_path = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None

@@ -117,10 +117,16 @@ def test_training_crops_are_aligned_and_noisy() -> None:
 
 
 def test_fixed_patches_repeat_exactly() -> None:
+    """Every sample is a function of the seed and its global number; with ``fixed`` each epoch repeats the first."""
     image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
-    dataset = RandomPatches([image], ["x"], GaussianNoise(25), 16, 8, fixed_seed=3)
-    assert torch.equal(dataset[5]["noisy"], dataset[5]["noisy"])
-    assert not torch.equal(dataset[5]["clean"], dataset[6]["clean"])
+    fixed = RandomPatches([image], ["x"], GaussianNoise(25), 16, 8, seed=3, fixed=True)
+    assert torch.equal(fixed[5]["noisy"], fixed[5 + 8]["noisy"])  # sample 5 of the next epoch
+    assert not torch.equal(fixed[5]["clean"], fixed[6]["clean"])
+    fresh = RandomPatches([image], ["x"], GaussianNoise(25), 16, 8, seed=3)
+    assert torch.equal(fresh[5]["noisy"], fresh[5]["noisy"])  # no hidden global state
+    assert not torch.equal(fresh[5]["noisy"], fresh[5 + 8]["noisy"])
+    other_seed = RandomPatches([image], ["x"], GaussianNoise(25), 16, 8, seed=4)
+    assert not torch.equal(fresh[5]["noisy"], other_seed[5]["noisy"])
 
 
 def test_embedded_split_is_disjoint_and_present() -> None:

@@ -1,5 +1,6 @@
-"""Preemption: SIGTERM/SIGUSR1 mid-run writes a checkpoint and exits cleanly; the resumed run continues in the
-same run directory and W&B run and ends where an uninterrupted run ends."""
+"""Preemption: SIGTERM/SIGUSR1 mid-run writes a checkpoint and exits with the "pre-empted, resumable" status 75;
+the resumed run continues in the same run directory and W&B run and ends with the uninterrupted run's weights,
+bit for bit, whether it stopped on an epoch boundary or in the middle of an epoch."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from denoise.preemption import PREEMPTED_EXIT_CODE
 
 from .conftest import TINY, read_results, run_cli
 
@@ -45,7 +48,7 @@ def test_sigterm_on_an_epoch_boundary_resumes_to_identical_weights(uninterrupted
     stopped = run_cli(
         "train.py", *RUN, "logger=wandb", f"paths.log_dir={logs}", KILL, "+callbacks.kill.epoch=0", run_dir=run
     )
-    assert stopped.returncode == 0, stopped.stderr[-3000:]
+    assert stopped.returncode == PREEMPTED_EXIT_CODE == 75, stopped.stderr[-3000:]
     assert "Stopped by a signal at global step 4" in stopped.stdout
     assert not (run / "results.json").exists()  # it stopped before the end
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
@@ -60,17 +63,18 @@ def test_sigterm_on_an_epoch_boundary_resumes_to_identical_weights(uninterrupted
 
     reference, continued = read_results(uninterrupted), read_results(run)
     assert continued["global_step"] == reference["global_step"] == 12
-    theirs, ours = _weights(uninterrupted / "checkpoints" / "last.ckpt"), _weights(run / "checkpoints" / "last.ckpt")
-    assert theirs.keys() == ours.keys()
-    assert max((theirs[k].float() - ours[k].float()).abs().max().item() for k in theirs) <= 1e-6
-    assert continued["val/psnr"] == pytest.approx(reference["val/psnr"], abs=1e-4)
+    _assert_bit_exact(uninterrupted, run)
 
 
-def test_sigusr1_mid_epoch_resumes_within_0_05_db(uninterrupted: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [0, 2])
+def test_sigusr1_mid_epoch_resumes_bit_exact(uninterrupted: Path, tmp_path: Path, workers: int) -> None:
+    """Stopped after batch 1 of epoch 1 (global step 6), resumed: the same samples, in the same order, as if
+    never stopped (the loader starts after the batches the epoch already trained on), also with loader workers."""
     run = tmp_path / "run"
     stopped = run_cli(
         "train.py",
         *RUN,
+        f"data.num_workers={workers}",
         "logger=none",
         KILL,
         "+callbacks.kill.signal_name=SIGUSR1",
@@ -78,14 +82,41 @@ def test_sigusr1_mid_epoch_resumes_within_0_05_db(uninterrupted: Path, tmp_path:
         "+callbacks.kill.batch=1",
         run_dir=run,
     )
-    assert stopped.returncode == 0, stopped.stderr[-3000:]
+    assert stopped.returncode == PREEMPTED_EXIT_CODE, stopped.stderr[-3000:]
     assert "Stopped by a signal at global step 6 (in epoch 1)" in stopped.stdout
     last = run / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["global_step"] == 6
 
     # an explicit checkpoint path inside a run continues that run too
-    resumed = run_cli("train.py", *RUN, "logger=none", f"ckpt_path={last}", run_dir=tmp_path / "relaunch")
+    resumed = run_cli(
+        "train.py", *RUN, f"data.num_workers={workers}", "logger=none", f"ckpt_path={last}", run_dir=tmp_path / "re"
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    reference, continued = read_results(uninterrupted), read_results(run)
-    assert continued["global_step"] == reference["global_step"] == 12
-    assert abs(continued["val/psnr"] - reference["val/psnr"]) <= 0.05
+    assert read_results(run)["global_step"] == read_results(uninterrupted)["global_step"] == 12
+    _assert_bit_exact(uninterrupted, run)
+
+
+def _assert_bit_exact(reference: Path, continued: Path) -> None:
+    theirs, ours = _weights(reference / "checkpoints" / "last.ckpt"), _weights(continued / "checkpoints" / "last.ckpt")
+    assert theirs.keys() == ours.keys()
+    different = [k for k in theirs if not torch.equal(theirs[k], ours[k])]
+    assert not different, different
+    assert read_results(continued)["val/psnr"] == read_results(reference)["val/psnr"]
+    assert read_results(continued)["test/psnr"] == read_results(reference)["test/psnr"]
+
+
+def test_on_device_batches_resume_bit_exact(tmp_path: Path) -> None:
+    """data.on_device=true: batch i of epoch e is drawn from its own seed, so a mid-epoch resume draws what the
+    uninterrupted run drew."""
+    on_device = [*RUN, "data.on_device=true", "logger=none"]
+    reference = tmp_path / "reference"
+    assert run_cli("train.py", *on_device, run_dir=reference).returncode == 0
+    run = tmp_path / "run"
+    signal_at = [KILL, "+callbacks.kill.epoch=1", "+callbacks.kill.batch=2"]
+    stopped = run_cli("train.py", *on_device, *signal_at, run_dir=run)
+    assert stopped.returncode == PREEMPTED_EXIT_CODE, stopped.stderr[-3000:]
+    last = run / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 7
+    resumed = run_cli("train.py", *on_device, f"ckpt_path={last}", run_dir=tmp_path / "re")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _assert_bit_exact(reference, run)

@@ -30,6 +30,7 @@ from torch.utils.data import Dataset
 
 from denoise.data.io import image_size, read_raw, to_channels
 from denoise.data.pairs import ImagePair, aligned, crop, dihedral_view, random_crop_box, to_tensor
+from denoise.data.sampling import sample_generator
 
 STORE_VERSION = 1
 
@@ -178,28 +179,32 @@ class StorePatches(Dataset):
 
     def __init__(
         self, stores: Sequence[PatchStore], dataset_weights: Sequence[float], patch_size: int,
-        samples_per_epoch: int, augment: bool = True,
+        samples_per_epoch: int, augment: bool = True, seed: int = 0,
     ) -> None:  # fmt: skip
+        """Sample ``index`` draws from its own generator (``seed`` and the global sample number), so it is the
+        same in any worker and after a resume."""
         for store in stores:
             if store.index["size"] < patch_size:
                 raise ValueError(f"data.patch_size={patch_size} exceeds the store's {store.index['size']} crops")
         self.stores, self.patch_size = list(stores), patch_size
         self.samples_per_epoch, self.augment = samples_per_epoch, augment
         self.store_weights = torch.tensor(dataset_weights, dtype=torch.float64)
+        self.seed = seed
 
     def __len__(self) -> int:
         return self.samples_per_epoch
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        store = self.stores[int(torch.multinomial(self.store_weights, 1))]
-        item = int(torch.randint(0, store.count, ()))
+        generator = sample_generator(self.seed, index)
+        store = self.stores[int(torch.multinomial(self.store_weights, 1, generator=generator))]
+        item = int(torch.randint(0, store.count, (), generator=generator))
         noisy_all, clean_all = store.arrays
         size = store.index["size"]
-        top, left = random_crop_box(size, size, self.patch_size)
+        top, left = random_crop_box(size, size, self.patch_size, generator)
         noisy_patch = crop(noisy_all[item], top, left, self.patch_size)
         clean_patch = crop(clean_all[item], top, left, self.patch_size)
         if self.augment:  # views: the one copy below makes each patch contiguous, flipped and rotated
-            transform = int(torch.randint(0, 8, ()))
+            transform = int(torch.randint(0, 8, (), generator=generator))
             noisy_patch, clean_patch = dihedral_view(noisy_patch, transform), dihedral_view(clean_patch, transform)
         noisy, clean = _tensor(noisy_patch), _tensor(clean_patch)
         dataset = store.index["pairs"][0]["dataset"] if store.index["pairs"] else ""

@@ -22,6 +22,7 @@ from denoise.data.cache import PatchStore, StorePatches
 from denoise.data.io import ImageReadError, image_size, list_images
 from denoise.data.noise import GaussianNoise, build_noise
 from denoise.data.pairs import BlockImages, ImagePair, PairImages, PairPatches
+from denoise.data.sampling import EpochSampler, LazyStartLoader, mixed_seed
 from denoise.data.synthetic import (
     DevicePatches,
     DrawTickets,
@@ -130,6 +131,8 @@ class DenoiseDataModule(L.LightningDataModule):
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.channels, self.grayscale = channels, grayscale
         self.gpu_augment, self.mixup_alpha = gpu_augment, mixup_alpha
+        # the run's seed (seed_everything ran before the datamodule is built): training samples derive from it
+        self.run_seed = torch.initial_seed()
         self._geometric: Any = None
         self.datasets: dict[str, Dataset] = {}
 
@@ -225,15 +228,38 @@ class DenoiseDataModule(L.LightningDataModule):
             self.datasets[split] = self.build_split(split)
         return self.datasets[split]
 
+    def batches_done(self, batches_per_epoch: int) -> int:
+        """How many batches of the epoch now starting already trained: non-zero only when a run resumes from a
+        checkpoint taken mid-epoch (Lightning has restored the count by the time the first batch is asked for;
+        ``processed`` also counts a batch whose end hook saved the checkpoint)."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return done if 0 < done < batches_per_epoch else 0
+
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         dataset = self.dataset(split)
-        sampler = None
+        sampler: Any = None
         distributed = _distributed()
-        if split != "train" and distributed is not None and distributed[0] > 1:
-            dataset = PaddedToWorld(dataset, distributed[0])
-            sampler = DistributedSampler(dataset, num_replicas=distributed[0], rank=distributed[1], shuffle=False)
+        world, rank = distributed if distributed is not None else (1, 0)
+        if split == "train":
+            # global sample numbers, this rank's share, resumable mid-epoch (denoise/data/sampling.py)
+            sampler = EpochSampler(
+                len(dataset),
+                batch_size,
+                self.run_seed,
+                num_replicas=world,
+                rank=rank,
+                shuffle=getattr(dataset, "picks_by_position", False),
+            )
+            per_epoch = len(sampler) // batch_size
+            sampler.batches_done = lambda: self.batches_done(per_epoch)
+        elif world > 1:
+            dataset = PaddedToWorld(dataset, world)
+            sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False)
         workers = self.loader_workers()
-        return DataLoader(
+        return (LazyStartLoader if split == "train" else DataLoader)(
             dataset,
             batch_size=batch_size,
             shuffle=shuffle and sampler is None,
@@ -286,7 +312,6 @@ class SyntheticDataModule(DenoiseDataModule):
         self.on_device = on_device
         self._device_patches: DevicePatches | None = None
         self._generator: torch.Generator | None = None
-        self._generator_state: torch.Tensor | None = None  # restored from a checkpoint before the first draw
 
     @property
     def noise_sigma(self) -> float | None:
@@ -308,10 +333,10 @@ class SyntheticDataModule(DenoiseDataModule):
         images = load_images(files, self.channels)
         names = [f.name for f in files]
         if split == "train":
-            fixed_seed = self.seed if self.fixed_patches else None
             return RandomPatches(
-                images, names, self.noise, self.patch_size, self.samples_per_epoch, self.augment, fixed_seed
-            )
+                images, names, self.noise, self.patch_size, self.samples_per_epoch, self.augment,
+                seed=self.run_seed, fixed=self.fixed_patches,
+            )  # fmt: skip
         return NoisyImages(images, names, self.noise, seed=self.seed)
 
     # -- data.on_device ----------------------------------------------------------------------------------------
@@ -330,44 +355,27 @@ class SyntheticDataModule(DenoiseDataModule):
                 f"data.samples_per_epoch={self.samples_per_epoch} is less than one batch of data.batch_size="
                 f"{self.batch_size} per device ({world} devices)"
             )
-        return DataLoader(DrawTickets(steps), batch_size=None)
+        return LazyStartLoader(DrawTickets(steps, lambda: self.batches_done(steps)), batch_size=None)
 
-    def _device_generator(self, device: torch.device) -> torch.Generator:
-        """This rank's generator on ``device``: seeded from the run's seed (``seed``, through torch's global
-        generator) and the rank, or restored from a checkpoint."""
-        if self._generator is None or self._generator.device != device:
-            trainer = getattr(self, "trainer", None)
-            rank = int(getattr(trainer, "global_rank", 0) or 0) if trainer is not None else 0
-            base = int(torch.randint(0, 2**62, (), generator=None))
-            self._generator = torch.Generator(device=device).manual_seed(base + 1_000_003 * rank)
-            if self._generator_state is not None:
-                self._generator.set_state(self._generator_state)
-                self._generator_state = None
-        return self._generator
-
-    def draw_batch(self, device: torch.device) -> dict[str, torch.Tensor]:
-        """One training batch drawn on ``device`` (``data.on_device``; the loader yields only tickets)."""
+    def draw_batch(self, device: torch.device, epoch: int = 0, index: int = 0) -> dict[str, torch.Tensor]:
+        """Training batch ``index`` of ``epoch``, drawn on ``device`` (``data.on_device``; the loader yields only
+        tickets). Its generator is seeded by the run's seed, the rank, the epoch and the index, so the batch is
+        the same whenever it is drawn: after a resume too."""
         if self._device_patches is None:
             self.train_dataloader()
         assert self._device_patches is not None
-        batch = self._device_patches.draw(self.batch_size, device, self._device_generator(device))
+        trainer = getattr(self, "trainer", None)
+        rank = int(getattr(trainer, "global_rank", 0) or 0) if trainer is not None else 0
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device=device)
+        self._generator.manual_seed(mixed_seed(self.run_seed, rank, epoch, index))
+        batch = self._device_patches.draw(self.batch_size, device, self._generator)
         return self.augment_batch(batch) if self.mixup_alpha > 0 else batch
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if isinstance(batch, dict) and "draw" in batch:
-            return self.draw_batch(self.trainer.strategy.root_device)
+            return self.draw_batch(self.trainer.strategy.root_device, self.trainer.current_epoch, int(batch["draw"]))
         return super().on_after_batch_transfer(batch, dataloader_idx)
-
-    def state_dict(self) -> dict[str, Any]:
-        """The on-device generator's state, so a resumed run draws the batches it would have drawn."""
-        if self._generator is None:
-            return {}
-        return {"device_generator": self._generator.get_state()}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        if "device_generator" in state_dict:
-            self._generator_state = state_dict["device_generator"]
-            self._generator = None
 
 
 class PairedDataModule(DenoiseDataModule):
@@ -470,7 +478,7 @@ class PairedDataModule(DenoiseDataModule):
         if split == "train" and self.store.get("enabled", False):
             stores = self.patch_stores(progress=False)
             return StorePatches(list(stores.values()), [self.weights[name] for name in stores], self.patch_size,
-                                self.samples_per_epoch, self.augment)  # fmt: skip
+                                self.samples_per_epoch, self.augment, seed=self.run_seed)  # fmt: skip
         if split == "train":
             pairs, weights = [], []
             for name, members in self.split_pairs("train").items():
@@ -479,7 +487,7 @@ class PairedDataModule(DenoiseDataModule):
             if not pairs:
                 raise ValueError(f"no training pairs in {sorted(self.layouts)}: every pair was held out")
             return PairPatches(pairs, self.channels, self.patch_size, self.samples_per_epoch, self.augment, weights,
-                               resize=self.resize)  # fmt: skip
+                               resize=self.resize, seed=self.run_seed)  # fmt: skip
         parts: list[Dataset] = []
         for name, layout in self.layouts.items():
             blocks = None if self.resize else layout.blocks(split)

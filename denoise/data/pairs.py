@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from denoise.data.io import ImageReadError, read_image
+from denoise.data.sampling import sample_generator
 
 
 def random_crop_box(height: int, width: int, size: int, generator: torch.Generator | None = None) -> tuple[int, int]:
@@ -129,31 +130,37 @@ class PairPatches(Dataset):
         augment: bool = True,
         weights: Sequence[float] | None = None,
         resize: int | None = None,
+        seed: int = 0,
     ) -> None:
-        """``samples_per_epoch=None``: an epoch is one pass over the pairs (each once, shuffled by the loader)
-        instead of that many weighted draws."""
+        """``samples_per_epoch=None``: an epoch is one pass over the pairs (each once, in the sampler's shuffled
+        order) instead of that many weighted draws. Sample ``index`` draws from its own generator (``seed`` and
+        the global sample number): the same in any process and after a resume."""
         if not pairs:
             raise ValueError("the training split holds no pairs")
         self.pairs, self.channels, self.patch_size = list(pairs), channels, patch_size
         self.samples_per_epoch, self.augment, self.resize = samples_per_epoch, augment, resize
         self.weights = torch.as_tensor(weights if weights is not None else [1.0] * len(pairs), dtype=torch.float64)
+        self.seed = seed
+        # one pass over the pairs: the sample's position picks the pair, so the sampler shuffles positions
+        self.picks_by_position = samples_per_epoch is None
 
     def __len__(self) -> int:
         return len(self.pairs) if self.samples_per_epoch is None else self.samples_per_epoch
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        generator = sample_generator(self.seed, index)
         if self.samples_per_epoch is None:
-            pair = self.pairs[index]
+            pair = self.pairs[index % len(self.pairs)]
         else:
-            pair = self.pairs[int(torch.multinomial(self.weights, 1))]
+            pair = self.pairs[int(torch.multinomial(self.weights, 1, generator=generator))]
         noisy, clean = load_pair(pair, self.channels, self.resize)
         if min(noisy.shape[:2]) < self.patch_size:
             raise ValueError(f"pair {pair.name} is {noisy.shape[0]}x{noisy.shape[1]}, smaller than data.patch_size")
-        top, left = random_crop_box(noisy.shape[0], noisy.shape[1], self.patch_size)
+        top, left = random_crop_box(noisy.shape[0], noisy.shape[1], self.patch_size, generator)
         noisy_t = to_tensor(crop(noisy, top, left, self.patch_size))
         clean_t = to_tensor(crop(clean, top, left, self.patch_size))
         if self.augment:
-            noisy_t, clean_t = random_dihedral(noisy_t, clean_t)
+            noisy_t, clean_t = random_dihedral(noisy_t, clean_t, generator=generator)
         return {"noisy": noisy_t, "clean": clean_t, "name": pair.name, "dataset": pair.dataset}
 
 

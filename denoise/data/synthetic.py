@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from denoise.data.io import list_images, read_raw, to_channels
 from denoise.data.pairs import crop, random_crop_box, random_dihedral, to_tensor
+from denoise.data.sampling import sample_generator
 
 #: scikit-image's bundled photos (file names in ``skimage/data``), split once by name
 EMBEDDED_SPLITS: dict[str, tuple[str, ...]] = {
@@ -80,7 +81,9 @@ class RandomPatches(Dataset):
     """Training samples: a random image, a random aligned crop, a random flip/rot90, fresh noise.
 
     One epoch is ``samples_per_epoch`` crops, so epoch length does not depend on how many photos there are.
-    With ``fixed_seed`` sample ``i`` is always the same crop with the same noise (for overfitting one batch).
+    Sample ``index`` (a global sample number, :mod:`denoise.data.sampling`) is drawn from its own generator
+    seeded by ``seed`` and the index, so it is the same in any process and after a resume. With ``fixed``
+    sample ``i`` of every epoch is the same crop with the same noise (for overfitting one batch).
     """
 
     def __init__(
@@ -91,7 +94,8 @@ class RandomPatches(Dataset):
         patch_size: int,
         samples_per_epoch: int,
         augment: bool = True,
-        fixed_seed: int | None = None,
+        seed: int = 0,
+        fixed: bool = False,
     ) -> None:
         for image, name in zip(images, names, strict=True):
             if min(image.shape[:2]) < patch_size:
@@ -102,13 +106,13 @@ class RandomPatches(Dataset):
         self.images, self.names = list(images), list(names)
         self.noise, self.patch_size = noise, patch_size
         self.samples_per_epoch, self.augment = samples_per_epoch, augment
-        self.fixed_seed = fixed_seed
+        self.seed, self.fixed = seed, fixed
 
     def __len__(self) -> int:
         return self.samples_per_epoch
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
-        generator = None if self.fixed_seed is None else torch.Generator().manual_seed(self.fixed_seed + index)
+        generator = sample_generator(self.seed, index % self.samples_per_epoch if self.fixed else index)
         pick = int(torch.randint(0, len(self.images), (), generator=generator))
         image = self.images[pick]
         top, left = random_crop_box(image.shape[0], image.shape[1], self.patch_size, generator)
@@ -215,14 +219,16 @@ def _uniform_below(limits: torch.Tensor, generator: torch.Generator | None) -> t
 
 
 class DrawTickets(torch.utils.data.IterableDataset):
-    """The training "dataset" of ``data.on_device``: one ticket per step, turned into a batch on the device by
-    the datamodule. Iterable, so Lightning does not shard it (each rank draws its own batches)."""
+    """The training "dataset" of ``data.on_device``: one ticket (the batch's index in the epoch) per step, turned
+    into a batch on the device by the datamodule. Iterable, so Lightning does not shard it (each rank draws its
+    own batches); ``batches_done`` skips the batches a resumed epoch already trained on."""
 
-    def __init__(self, steps: int) -> None:
+    def __init__(self, steps: int, batches_done=None) -> None:
         self.steps = steps
+        self.batches_done = batches_done or (lambda: 0)
 
     def __len__(self) -> int:
         return self.steps
 
     def __iter__(self):
-        return iter({"draw": step} for step in range(self.steps))
+        return iter([{"draw": index} for index in range(self.batches_done(), self.steps)])
