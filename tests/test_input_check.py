@@ -50,3 +50,18 @@ def test_paired_sizes_are_checked_for_every_split_before_training(tmp_path: Path
     assert message.count("the images differ in size") == 2, message
     assert "[train] pair p5.png: the images differ in size" in message and "[test] pair p0.png: the images" in message
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_network_channels_and_store_size_errors_name_their_keys(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"model\.net\.in_channels=1 but the data gives 3-channel images"):
+        train(compose_cfg("train", [*TINY, "logger=none", "model.net.in_channels=1"], tmp_path / "a"))
+    rng = np.random.default_rng(1)
+    for i in range(4):
+        image = rng.random((40, 48, 3)).astype(np.float32)
+        write_image(tmp_path / "clean" / f"p{i}.png", image)
+        write_image(tmp_path / "noisy" / f"p{i}.png", image)
+    overrides = ["data=paired", f"data.noisy_dir={tmp_path / 'noisy'}", f"data.clean_dir={tmp_path / 'clean'}"]
+    overrides += [o for o in TINY_REAL if not o.startswith("data.store")]
+    overrides += ["data.store.enabled=true", "data.store.size=64", "data.datasets.paired.val_fraction=0.25"]
+    with pytest.raises(ValueError, match=r"data\.store\.size=64 is larger than .* set data\.store\.size to at most 40"):
+        train(compose_cfg("train", overrides, tmp_path / "b"))

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from denoise.checkpoint import CheckpointError, load_network
-from denoise.data.io import ImageReadError
+from denoise.data.datamodule import InputCheckError
 from denoise.tasks import evaluate, train
 
 from .conftest import TINY, compose_cfg, read_results, run_cli
@@ -185,16 +185,17 @@ def test_ddp_sim_trains_and_tests_on_two_cpu_processes(tmp_path: Path) -> None:
 
 
 def test_bad_input_errors_name_the_path_or_key(tmp_path: Path) -> None:
+    """Found by the input check before training (denoise/data/datamodule.py), each naming its split and file."""
     base = [*TINY, "logger=none"]
-    with pytest.raises(FileNotFoundError, match=r"data\.test_dirs\[0\]: folder .*nowhere does not exist"):
+    with pytest.raises(InputCheckError, match=r"\[test\] data\.test_dirs\[0\]: folder .*nowhere does not exist"):
         train(compose_cfg("train", [*base, f"data.test_dirs=[{tmp_path / 'nowhere'}]"], tmp_path / "a"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match=r"data\.train_dirs\[0\]: folder .*empty holds no images"):
+    with pytest.raises(InputCheckError, match=r"\[train\] data\.train_dirs\[0\]: folder .*empty holds no images"):
         train(compose_cfg("train", [*base, f"data.train_dirs=[{tmp_path / 'empty'}]"], tmp_path / "b"))
     broken = tmp_path / "broken"
     tiny_images(broken, count=1)
     (broken / "zz.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
-    with pytest.raises(ImageReadError, match=r"zz\.png: it is corrupt"):
+    with pytest.raises(InputCheckError, match=r"\[val\] cannot read the header of image file .*zz\.png: it is corrupt"):
         train(compose_cfg("train", [*base, f"data.val_dirs=[{broken}]"], tmp_path / "c"))
     with pytest.raises(ValueError, match=r"noise\.type='speckle' is unknown; expected one of \['gaussian'"):
         train(compose_cfg("train", [*base, "noise.type=speckle"], tmp_path / "d"))
