@@ -149,7 +149,11 @@ class DenoiseDataModule(L.LightningDataModule):
     def check_inputs(self, splits: Sequence[str] = ("train", "val", "test")) -> None:
         """Fail before the first training step, listing every problem of every split at once (at most
         :data:`LISTED_PROBLEMS` lines), rather than after an hour of training or one file at a time."""
-        problems = [f"[{split}] {problem}" for split in splits for problem in self.input_problems(split)]
+        found: dict[str, list[str]] = {}  # a problem shared by splits (one bad folder) is listed once
+        for split in splits:
+            for problem in dict.fromkeys(self.input_problems(split)):
+                found.setdefault(problem, []).append(split)
+        problems = [f"[{', '.join(where)}] {problem}" for problem, where in found.items()]
         if problems:
             more = f"\n  ... and {len(problems) - LISTED_PROBLEMS} more" if len(problems) > LISTED_PROBLEMS else ""
             raise InputCheckError(
