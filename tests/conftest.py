@@ -14,12 +14,11 @@ import pytest
 os.environ["WANDB_MODE"] = "offline"  # tests never reach a W&B server
 os.environ.setdefault("WANDB_SILENT", "true")
 
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 import denoise  # noqa: F401  (registers resolvers)
+from denoise.tasks import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -57,18 +56,12 @@ TINY_REAL = [
 
 
 def compose_cfg(config_name: str, overrides: Sequence[str], out_dir: Path, log_dir: Path | None = None) -> DictConfig:
-    """Compose ``conf/<config_name>.yaml`` as ``@hydra.main`` would, with the run directory at ``out_dir``."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Compose ``conf/<config_name>.yaml`` as ``@hydra.main`` would, with the run directory at ``out_dir`` (logs
+    and caches beside it, so tests never write into the checkout)."""
+    cfg = compose_config(config_name, list(overrides), out_dir)
     with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(out_dir)
         cfg.paths.log_dir = str(log_dir or out_dir.parent / "logs")
         cfg.paths.cache_dir = str(out_dir.parent / "cache")
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
     return cfg
 
 
