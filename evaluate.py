@@ -1,16 +1,7 @@
-"""Test a checkpoint: ``python evaluate.py ckpt_path=PATH [data=<dataset>] [key=value ...]``."""
+"""Compare filters and checkpoints: ``python evaluate.py [ckpt_path=...] [filters=all] [data=...]`` (the same
+command as ``denoise-evaluate``: :mod:`denoise.cli.evaluate`)."""
 
-import hydra
-from omegaconf import DictConfig
-
-import denoise  # noqa: F401  (registers the config resolvers)
-from denoise.tasks import evaluate
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
-def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
-
+from denoise.cli.evaluate import main
 
 if __name__ == "__main__":
     main()

@@ -48,8 +48,8 @@ def size_for(megapixels: float) -> tuple[int, int]:
 
 def worker(job: dict[str, Any]) -> dict[str, Any]:
     """One measurement in this (fresh) process."""
-    from denoise.config import build
     from denoise.inference import denoise_image
+    from denoise.specs import build
 
     torch.set_grad_enabled(False)
     device = torch.device(job["device"])

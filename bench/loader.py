@@ -25,8 +25,8 @@ from rich.table import Table
 from torch.utils.data import DataLoader
 
 from denoise.data.cache import PatchStore, StorePatches
+from denoise.data.folder_pairs import match_by_name
 from denoise.data.io import write_image
-from denoise.data.paired import match_by_name
 from denoise.data.pairs import PairPatches
 from denoise.report import write_json
 

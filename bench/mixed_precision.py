@@ -39,7 +39,7 @@ class Stepper:
     """One network, optimizer and batch per variant; ``step()`` runs one timed training step."""
 
     def __init__(self, spec: dict[str, Any], variant: str, batch: int, size: int, device: torch.device) -> None:
-        from denoise.config import build
+        from denoise.specs import build
 
         torch.manual_seed(0)
         self.device, self.variant = device, variant

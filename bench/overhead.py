@@ -107,14 +107,15 @@ def lightning_run(cfg: Any, device: torch.device, warmup: int, audit: bool) -> t
     from omegaconf import OmegaConf, open_dict
 
     from denoise import tasks
+    from denoise.tasks import training
 
     probe = Throughput(warmup, device, audit)
-    real_build = tasks.build_trainer
+    real_build = training.build_trainer
 
     def build_with_probe(trainer_cfg, callbacks, loggers):
         return real_build(trainer_cfg, [*callbacks, probe], loggers)
 
-    tasks.build_trainer = build_with_probe
+    training.build_trainer = build_with_probe
     cfg = copy.deepcopy(cfg)
     with open_dict(cfg):
         cfg.paths.output_dir = tempfile.mkdtemp(prefix="overhead-")
@@ -133,15 +134,15 @@ def lightning_run(cfg: Any, device: torch.device, warmup: int, audit: bool) -> t
             warnings.showwarning = record
             tasks.train(OmegaConf.create(OmegaConf.to_container(cfg)))
     finally:
-        tasks.build_trainer = real_build
+        training.build_trainer = real_build
     return probe.rate(), syncs
 
 
 def plain_run(cfg: Any, device: torch.device, warmup: int) -> float:
     """The same network, optimizer, schedule, loss, precision and batches, in a hand-written loop."""
-    from denoise.config import build
     from denoise.data.datamodule import DenoiseDataModule
     from denoise.losses import get_loss
+    from denoise.specs import build
     from denoise.tasks import instantiate
 
     L.seed_everything(cfg.seed, verbose=False)

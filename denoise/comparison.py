@@ -19,10 +19,11 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
-from denoise.config import build
+from denoise.data.io import tensor2single
 from denoise.inference import denoise_image
 from denoise.metrics import psnr, ssim
 from denoise.report import zoom_box
+from denoise.specs import build
 
 #: the columns of per_image.csv
 PER_IMAGE_COLUMNS = ("image", "dataset", "method", "kind", "psnr", "ssim", "psnr_noisy", "ssim_noisy", "seconds")
@@ -112,10 +113,6 @@ class Comparison:
     megapixels: float
 
 
-def _hwc(image: torch.Tensor) -> np.ndarray:
-    return image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
-
-
 def _thumbnail(image: np.ndarray, scale: float) -> np.ndarray:
     if scale >= 1.0:
         return image
@@ -129,7 +126,7 @@ class _GridBuilder:
     """Small copies (a thumbnail and the zoomed crop) so grids of full-size photos cost little memory."""
 
     def __init__(self, image: str, dataset: str, clean: torch.Tensor, thumb_size: int = 320) -> None:
-        array = _hwc(clean)
+        array = tensor2single(clean.clamp(0, 1))
         height, width = array.shape[:2]
         self.scale = min(1.0, thumb_size / max(height, width))
         top, left, size = zoom_box(array, max(32, min(height, width) // 4))
@@ -137,7 +134,7 @@ class _GridBuilder:
         self.clean = array
 
     def add(self, label: str, caption: str, image: torch.Tensor | np.ndarray) -> None:
-        array = image if isinstance(image, np.ndarray) else _hwc(image)
+        array = image if isinstance(image, np.ndarray) else tensor2single(image.clamp(0, 1))
         top, left, size, _ = self.case.box
         crop = np.ascontiguousarray(array[top : top + size, left : left + size])
         self.case.panels[label] = (caption, _thumbnail(array, self.scale), crop)

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from skimage.restoration import denoise_nl_means, estimate_sigma
 
+from denoise.data.io import array2tensor, tensor2single
+
 #: the filters ``filters=all`` runs, in this order (each has ``conf/filter/<name>.yaml``)
 FILTER_NAMES = ("mean", "gaussian", "median", "adaptive_median", "wiener", "bilateral", "nlm", "bm3d")
 
@@ -68,19 +70,11 @@ def gaussian(noisy: np.ndarray, sigma: float | None = None, blur_sigma: float = 
     return _hwc(cv2.GaussianBlur(noisy, (0, 0), sigmaX=blur_sigma, borderType=cv2.BORDER_REFLECT_101), noisy.shape[2])
 
 
-def _to_tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(image).permute(2, 0, 1)[None]
-
-
-def _to_array(image: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(image[0].permute(1, 2, 0).numpy(), dtype=np.float32)
-
-
 def median(noisy: np.ndarray, sigma: float | None = None, size: int = 3) -> np.ndarray:
     """Median of a ``size x size`` window per channel (kornia, reflected borders)."""
     noisy = _check(noisy)
     size = _odd(size, "filter.median.size")
-    return _to_array(kornia.filters.median_blur(_to_tensor(noisy), (size, size), border_type="reflect"))
+    return tensor2single(kornia.filters.median_blur(array2tensor(noisy)[None], (size, size), border_type="reflect")[0])
 
 
 def _window_stats(x: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -104,7 +98,7 @@ def adaptive_median(noisy: np.ndarray, sigma: float | None = None, max_size: int
     max_size = _odd(max_size, "filter.adaptive_median.max_size")
     if max_size < 3:
         raise ValueError(f"filter.adaptive_median.max_size={max_size}: expected at least 3")
-    x = _to_tensor(noisy)
+    x = array2tensor(noisy)[None]
     out = x.clone()
     undecided = torch.ones_like(x, dtype=torch.bool)
     med = x
@@ -115,7 +109,7 @@ def adaptive_median(noisy: np.ndarray, sigma: float | None = None, max_size: int
         out = torch.where(usable & is_extreme, med, out)
         undecided &= ~usable
     out = torch.where(undecided, med, out)  # no usable median at any size: the largest window's median
-    return _to_array(out)
+    return tensor2single(out[0])
 
 
 def wiener(noisy: np.ndarray, sigma: float | None = None, size: int = 5) -> np.ndarray:

@@ -1,8 +1,9 @@
 """Running a network on whole images of any size: padding, overlapping tiles, x8 self-ensemble.
 
-* **Padding.** Networks that down-sample need a height/width multiple (``size_multiple``). The image is
-  reflect-padded at the bottom/right up to it and the output cropped back.
-* **Tiles.** Above ``tile`` pixels a side, the (padded) image is cut into ``tile x tile`` tiles that overlap
+* **Padding.** Networks that down-sample need a height/width multiple (``size_multiple``); each pads its input
+  and crops its output itself (:mod:`denoise.models.padding`), so a whole image goes in as it is.
+* **Tiles.** Above ``tile`` pixels a side, the image (padded by the same rule, so that every tile, the last ones
+  too, lies on the network's grid) is cut into ``tile x tile`` tiles that overlap
   by at least ``overlap`` pixels, at positions that are multiples of the network's ``size_multiple`` (so a
   wavelet or strided network sees every tile on the same grid as the whole image). Each tile's output is
   weighted by a map that is 0 in the outer ``margin`` of every inner tile edge and ramps linearly to 1 over
@@ -26,9 +27,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from denoise.data.transforms import dihedral, inverse_dihedral
+from denoise.models.padding import pad_to_multiple
 from denoise.precision import evaluation_precision
 
 #: ``progress(advance, total)``: called after each tile with the number of tiles done and the total
@@ -62,16 +64,6 @@ def size_multiple(net: nn.Module) -> int:
     return int(getattr(net, "size_multiple", 1))
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Reflect-pad the bottom/right of ``x`` up to a multiple of ``multiple``; returns the original size."""
-    height, width = x.shape[-2:]
-    pad_h, pad_w = (-height) % multiple, (-width) % multiple
-    if pad_h or pad_w:
-        mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-        x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-    return x, (height, width)
-
-
 def _device_of(net: nn.Module, default: torch.device) -> torch.device:
     parameter = next(iter(net.parameters()), None)
     return parameter.device if parameter is not None else default
@@ -82,11 +74,9 @@ def _dtype_of(net: nn.Module) -> torch.dtype:
     return parameter.dtype if parameter is not None and parameter.is_floating_point() else torch.float32
 
 
-def run_padded(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``net(x)`` for any input size: pad to the network's multiple, run, crop back (on ``x``'s device)."""
-    padded, (height, width) = pad_to_multiple(x, size_multiple(net))
-    device = _device_of(net, x.device)
-    return net(padded.to(device))[..., :height, :width].to(x.device)
+def run_whole(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``net(x)`` on the network's device, back on ``x``'s: the network pads for its own size multiple."""
+    return net(x.to(_device_of(net, x.device))).to(x.device)
 
 
 def tile_starts(length: int, tile: int, stride: int) -> list[int]:
@@ -133,7 +123,7 @@ def tile_grid(height: int, width: int, tile: int, overlap: int, multiple: int = 
 
 
 def _whole(net: nn.Module, x: torch.Tensor, progress: Progress | None) -> torch.Tensor:
-    out = run_padded(net, x)
+    out = run_whole(net, x)
     if progress is not None:
         progress(1, 1)
     return out
@@ -175,19 +165,6 @@ def run_tiled(
             progress(done, len(tiles))
     assert out is not None
     return (out / weight_sum)[..., :height, :width]
-
-
-def dihedral(x: torch.Tensor, index: int) -> torch.Tensor:
-    """Transform ``index`` (0-7) of the dihedral group: ``index % 4`` quarter turns, then a flip if >= 4."""
-    x = torch.rot90(x, index % 4, dims=(-2, -1))
-    return torch.flip(x, dims=(-1,)) if index >= 4 else x
-
-
-def inverse_dihedral(x: torch.Tensor, index: int) -> torch.Tensor:
-    """Undo :func:`dihedral`."""
-    if index >= 4:
-        x = torch.flip(x, dims=(-1,))
-    return torch.rot90(x, -(index % 4), dims=(-2, -1))
 
 
 def denoise_image(

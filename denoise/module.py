@@ -18,19 +18,14 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import nn
 from torchmetrics import MeanMetric
 
-from denoise.config import build, to_plain
+from denoise.data.io import tensor2uint
 from denoise.finite_guard import FiniteLossGuard
 from denoise.inference import denoise_image
 from denoise.losses import get_loss
 from denoise.metrics import image_metrics
 from denoise.precision import check_precision, exact_float
 from denoise.preemption import collect_rng_states, restore_rng_states
-
-
-def to_uint8_hwc(image: torch.Tensor) -> Any:
-    """``C x H x W`` float in [0, 1] -> ``H x W x C`` uint8 array (W&B reads float arrays as 0-255)."""
-    return (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-
+from denoise.specs import build, to_plain
 
 METRICS = ("psnr", "ssim", "psnr_noisy", "ssim_noisy", "loss")
 #: how validation/test images run (denoise/inference.py): whole, or in overlapping tiles; x8 ensemble; the
@@ -209,7 +204,7 @@ class DenoiseModule(L.LightningModule):
             if isinstance(logger, WandbLogger):
                 logger.log_image(
                     key="val/examples",
-                    images=[to_uint8_hwc(grid) for _, grid in examples],
+                    images=[tensor2uint(grid) for _, grid in examples],  # W&B reads floats as 0-255
                     caption=[f"{name}: noisy | denoised | clean" for name, _ in examples],
                     step=self.global_step,
                 )

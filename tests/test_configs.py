@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from denoise.data.datamodule import DenoiseDataModule
 from denoise.module import DenoiseModule
-from denoise.tasks import build_trainer, instantiate_group
+from denoise.tasks.compose import build_trainer, instantiate_group
 
 from .conftest import CONF, ROOT, compose_cfg
 
@@ -164,7 +164,7 @@ def test_mixed_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -
     """trainer=gpu|ddp: bf16-mixed where supported, 16-mixed on older GPUs, full precision on CPU."""
     import torch
 
-    from denoise.config import mixed_precision
+    from denoise.resolvers import mixed_precision
 
     assert mixed_precision("cpu") == "32-true"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

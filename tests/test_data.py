@@ -183,10 +183,11 @@ def test_training_image_smaller_than_patch_is_an_error(tmp_path: Path) -> None:
 
 
 def test_dihedral_view_matches_the_tensor_transform() -> None:
-    from denoise.data.pairs import dihedral, dihedral_view, to_tensor
+    from denoise.data.io import array2tensor
+    from denoise.data.transforms import dihedral, dihedral_view
 
     image = np.random.default_rng(0).integers(0, 255, (5, 7, 3), dtype=np.uint8)
     for index in range(8):
         assert torch.equal(
-            to_tensor(np.ascontiguousarray(dihedral_view(image, index))), dihedral(to_tensor(image), index)
+            array2tensor(np.ascontiguousarray(dihedral_view(image, index))), dihedral(array2tensor(image), index)
         )

@@ -11,9 +11,10 @@ import torch
 
 from denoise.data import datamodule as datamodule_module
 from denoise.data.datamodule import PairedDataModule, SyntheticDataModule
+from denoise.data.folder_pairs import FolderPairs
 from denoise.data.noise import GaussianNoise, PoissonGaussianNoise
-from denoise.data.pairs import dihedral
 from denoise.data.synthetic import DevicePatches
+from denoise.data.transforms import dihedral
 from denoise.tasks import train
 
 from .conftest import TINY, compose_cfg, read_results
@@ -127,12 +128,14 @@ def test_loader_settings_follow_the_device(monkeypatch: pytest.MonkeyPatch) -> N
     assert synthetic.num_workers == "auto" and synthetic.pin_memory == "auto"
     assert synthetic.loader_workers("cuda") == 8 and synthetic.loader_pin_memory("cuda")
     assert synthetic.loader_workers("cpu") == 0 and not synthetic.loader_pin_memory("cpu")
-    paired = PairedDataModule(datasets={"x": object()})
+    paired = PairedDataModule(datasets={"x": FolderPairs("noisy", "clean")})
     assert paired.loader_workers("cpu") == 2  # decoding photos is worth two processes on a CPU
     monkeypatch.setattr(datamodule_module, "available_cores", lambda: 4)
     assert synthetic.loader_workers("cuda") == 3
     fixed = SyntheticDataModule(noise={"type": "gaussian"}, num_workers=5, pin_memory=False)
     assert fixed.loader_workers("cuda") == 5 and not fixed.loader_pin_memory("cuda")
+    with pytest.raises(TypeError, match=r"data\.datasets\.x is a object, not a dataset layout"):
+        PairedDataModule(datasets={"x": object()})
     with pytest.raises(ValueError, match=r"data\.num_workers='many': expected auto or a number >= 0"):
         SyntheticDataModule(noise={"type": "gaussian"}, num_workers="many")
 

@@ -1,4 +1,4 @@
-"""python -m denoise.eda: counts, per-pair noise statistics and a fitted Poisson-Gaussian model, as eda.md with
+"""denoise-eda (python -m denoise.cli.eda): counts, per-pair noise statistics and a fitted Poisson-Gaussian model, as eda.md with
 PNG plots and eda.json."""
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from .conftest import ROOT, SHARED_DATA, compose_cfg
 
 
 def eda_cli(*overrides: str, run_dir: Path) -> subprocess.CompletedProcess:
-    """``python -m denoise.eda overrides...`` from the repo root, its run directory at ``run_dir``."""
+    """``python -m denoise.cli.eda overrides...`` from the repo root, its run directory at ``run_dir``."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "denoise.eda", *overrides, f"hydra.run.dir={run_dir}"]
+    cmd = [sys.executable, "-m", "denoise.cli.eda", *overrides, f"hydra.run.dir={run_dir}"]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 

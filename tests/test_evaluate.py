@@ -14,7 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from denoise.checkpoint import CheckpointError
 from denoise.data.datamodule import PairedDataModule, SyntheticDataModule
-from denoise.data.paired import FolderPairs
+from denoise.data.folder_pairs import FolderPairs
 from denoise.tasks import evaluate
 
 from .conftest import SHARED_DATA, compose_cfg, read_results, run_cli

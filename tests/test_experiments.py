@@ -45,7 +45,7 @@ def test_sidd_recipes_compose_with_their_published_settings(recipe: str, tmp_pat
 
 def size_multiple(cfg) -> int:
     """The network's input-size multiple (MWCNN 8, NAFNet 16, others 1) for the recipe's crops."""
-    from denoise.config import build
+    from denoise.specs import build
 
     spec = {k: v for k, v in cfg.model.net.items()}
     spec["in_channels"] = 3

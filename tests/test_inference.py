@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from denoise.inference import blend_weights, denoise_image, dihedral, inverse_dihedral, run_padded, tile_grid
+from denoise.data.transforms import dihedral, inverse_dihedral
+from denoise.inference import blend_weights, denoise_image, run_whole, tile_grid
 from denoise.models.autoencoder import ConvAutoencoder
 from denoise.models.dncnn import DnCNN
 from denoise.models.mwcnn import MWCNN
@@ -36,7 +37,7 @@ def test_tiles_equal_the_whole_image_when_the_overlap_covers_the_receptive_field
     x = torch.rand(1, 3, 157, 203)  # odd sizes: padding, and a last tile flush with the border
     tile = overlap + extra
     with torch.no_grad():
-        whole = run_padded(net, x)
+        whole = run_whole(net, x)
     tiled = denoise_image(net, x, tile=tile, overlap=overlap)
     assert tiled.shape == whole.shape == x.shape
     assert (tiled - whole).abs().max().item() < 1e-5
@@ -47,7 +48,7 @@ def test_a_too_small_overlap_shows_seams() -> None:
     net = _net("mwcnn")
     x = torch.rand(1, 3, 157, 203)
     with torch.no_grad():
-        whole = run_padded(net, x)
+        whole = run_whole(net, x)
     assert (denoise_image(net, x, tile=64, overlap=8) - whole).abs().max().item() > 1e-4
 
 

@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from denoise.config import build
 from denoise.models.dncnn import DnCNN
 from denoise.models.mwcnn import MWCNN, haar_dwt, haar_iwt
 from denoise.models.nafnet import NAFBlock
 from denoise.models.pridnet import PRIDNet
+from denoise.specs import build
 from denoise.tasks import model_specs
 
 from .conftest import CONF, SHARED_DATA, read_results

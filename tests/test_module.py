@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
-from denoise.config import build
 from denoise.losses import charbonnier, get_loss, psnr_loss
 from denoise.metrics import image_metrics, psnr
 from denoise.module import DenoiseModule
 from denoise.optim import constant, cosine_with_warmup, step_decay
+from denoise.specs import build
 
 RED_SMALL = {"_target_": "denoise.models.rednet.REDNet", "depth": 10, "channels": 16, "in_channels": 3}
 
@@ -131,15 +131,28 @@ def test_build_refuses_targets_outside_the_allow_list() -> None:
         build({"_target_": "denoise.models.nothing.Here"})
 
 
-def test_padded_forward_for_networks_with_a_size_multiple() -> None:
-    class Needs8(torch.nn.Module):
-        size_multiple = 8
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"_target_": "denoise.models.mwcnn.MWCNN", "in_channels": 3, "levels": 2, "widths": [8, 8]},
+        {"_target_": "denoise.models.nafnet.NAFNet", "in_channels": 3, "width": 8, "enc_blocks": [1, 1],
+         "middle_blocks": 1, "dec_blocks": [1, 1]},
+        {"_target_": "denoise.models.autoencoder.ConvAutoencoder", "in_channels": 3},
+        {"_target_": "denoise.models.pridnet.PRIDNet", "in_channels": 3, "width": 0.125},
+    ],
+)  # fmt: skip
+def test_networks_own_their_padding(spec: dict) -> None:
+    """Every down-sampling network takes any height and width itself, by the one rule of
+    denoise.models.padding: its output on an odd size is its output on the reflect-padded image, cropped back."""
+    from denoise.models.padding import crop_to, pad_to_multiple
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            assert x.shape[-1] % 8 == 0 and x.shape[-2] % 8 == 0
-            return x * 2
-
-    from denoise.inference import run_padded
-
+    torch.manual_seed(0)
+    net = build(spec).eval()
+    assert net.size_multiple > 1
     x = torch.rand(1, 3, 37, 53)
-    assert torch.equal(run_padded(Needs8(), x), x * 2)
+    padded, size = pad_to_multiple(x, net.size_multiple)
+    assert padded.shape[-2] % net.size_multiple == 0 and padded.shape[-1] % net.size_multiple == 0
+    with torch.no_grad():
+        out = net(x)
+        assert out.shape == x.shape
+        assert torch.allclose(out, crop_to(net(padded), size), atol=1e-6)

@@ -75,7 +75,7 @@ def test_training_samples_stay_aligned_and_work_in_workers(tmp_path: Path) -> No
         image = rng.random((64, 64, 3)).astype(np.float32)
         write_image(folder / "noisy" / f"{i}.png", image)
         write_image(folder / "clean" / f"{i}.png", image)
-    from denoise.data.paired import match_by_name
+    from denoise.data.folder_pairs import match_by_name
 
     store = PatchStore.build(match_by_name(folder / "noisy", folder / "clean"), tmp_path / "cache", "same", 48, 16,
                              progress=False)  # fmt: skip
@@ -93,7 +93,7 @@ def test_training_samples_stay_aligned_and_work_in_workers(tmp_path: Path) -> No
 def test_prepare_command(tmp_path: Path) -> None:
     root = make_sidd(tmp_path / "sidd", "medium", scenes=SIDD_SCENES[:3])
     result = subprocess.run(
-        [sys.executable, "-m", "denoise.data.prepare", "data=sidd", f"data.root={root}", "data.store.size=48",
+        [sys.executable, "-m", "denoise.cli.prepare", "data=sidd", f"data.root={root}", "data.store.size=48",
          "data.store.stride=32", f"paths.cache_dir={tmp_path / 'cache'}", "data.datasets.sidd.val_fraction=0.34",
          f"hydra.run.dir={tmp_path / 'run'}"],
         cwd=ROOT, capture_output=True, text=True, check=False, env={**os.environ, "COLUMNS": "200"},

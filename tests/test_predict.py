@@ -1,4 +1,4 @@
-"""``python -m denoise.predict`` / ``denoise-predict``: files and folders, 8 and 16 bit, gray/RGB/RGBA, tiles and the
+"""``denoise-predict`` (``python -m denoise.cli.predict``): files and folders, 8 and 16 bit, gray/RGB/RGBA, tiles and the
 ensemble, real denoising with the DnCNN authors' weights, and every kind of bad input."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from skimage.metrics import peak_signal_noise_ratio
 from denoise.checkpoint import CheckpointError
 from denoise.data.io import ImageReadError, read_raw, write_image
 from denoise.data.synthetic import embedded_files
-from denoise.predict import predict
+from denoise.tasks.prediction import predict
 
 from .conftest import ROOT, SHARED_DATA
 from .fixtures.small import PickleExploit, identity_dncnn, lightning_checkpoint
@@ -26,7 +26,7 @@ DNCNN = {"_target_": "denoise.models.dncnn.DnCNN", "in_channels": 3}
 
 def run_predict(*args: str | Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "160"}
-    cmd = [sys.executable, "-m", "denoise.predict", *map(str, args)]
+    cmd = [sys.executable, "-m", "denoise.cli.predict", *map(str, args)]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 

@@ -12,8 +12,8 @@ import pytest
 import scipy.io
 
 from denoise.data.datamodule import PairedDataModule
+from denoise.data.folder_pairs import FolderPairs, match_by_name
 from denoise.data.io import ImageReadError, read_raw, write_image
-from denoise.data.paired import FolderPairs, match_by_name
 from denoise.data.pairs import ImagePair, load_pair
 from denoise.data.sidd import SIDD, parse_scene, read_submission, scan
 from denoise.tasks import evaluate, train

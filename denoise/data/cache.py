@@ -28,9 +28,10 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.utils.data import Dataset
 
-from denoise.data.io import image_size, read_raw, to_channels
-from denoise.data.pairs import ImagePair, aligned, crop, dihedral_view, random_crop_box, to_tensor
+from denoise.data.io import array2tensor, image_size, read_raw, to_channels
+from denoise.data.pairs import ImagePair, aligned
 from denoise.data.sampling import sample_generator
+from denoise.data.transforms import crop, dihedral_view, random_crop_box
 
 STORE_VERSION = 1
 
@@ -171,7 +172,7 @@ def _tensor(patch: np.ndarray) -> torch.Tensor:
     uint16 becomes float32 in [0, 1]."""
     if patch.dtype == np.uint8:
         return torch.from_numpy(np.ascontiguousarray(np.asarray(patch).transpose(2, 0, 1)))
-    return to_tensor(np.asarray(patch))
+    return array2tensor(np.asarray(patch))
 
 
 class StorePatches(Dataset):

@@ -11,7 +11,7 @@ a 2-process test scores exactly what a 1-process test does.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import lightning as L
@@ -19,9 +19,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from denoise.data.cache import PatchStore, StorePatches
-from denoise.data.io import ImageReadError, image_size, list_images
+from denoise.data.io import ImageReadError, image_size, list_images, read_raw, to_channels
+from denoise.data.layout import Benchmark, Layout
 from denoise.data.noise import GaussianNoise, build_noise
-from denoise.data.pairs import BlockImages, ImagePair, PairImages, PairPatches
+from denoise.data.pairs import BlockImages, ImagePair, PairImages, PairPatches, PairSample, load_pair, unique_pairs
 from denoise.data.sampling import EpochSampler, LazyStartLoader, mixed_seed
 from denoise.data.synthetic import (
     DevicePatches,
@@ -99,10 +100,13 @@ def _distributed() -> tuple[int, int] | None:
 
 
 class DenoiseDataModule(L.LightningDataModule):
-    """Base of every dataset's module: subclasses implement :meth:`build_split`."""
+    """Base of every dataset's module: subclasses implement :meth:`build_split`, :meth:`input_problems` and the
+    pair stream (:meth:`pair_count`, :meth:`iter_pairs`); the rest of the suite uses only these methods."""
 
     #: ``num_workers: auto`` without a GPU: the main process prepares batches unless decoding is the costly part
     cpu_workers = 0
+    #: the synthetic noise as configured (levels on the 0-255 scale); None for real noise
+    noise_config: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -189,6 +193,34 @@ class DenoiseDataModule(L.LightningDataModule):
         that take a noise level; None (estimate it) for real noise."""
         return None
 
+    # -- what the rest of the suite asks of any dataset -------------------------------------------------------
+    def pair_count(self) -> int:
+        """How many pairs :meth:`iter_pairs` yields, without decoding any."""
+        raise NotImplementedError
+
+    def iter_pairs(self) -> Iterator[PairSample]:
+        """Every pair of every split once, decoded one at a time (for the EDA)."""
+        raise NotImplementedError
+
+    def benchmarks(self) -> dict[str, Benchmark]:
+        """The datasets with an official benchmark to write submission files for (none by default)."""
+        return {}
+
+    def evaluation_batches(self, split: str = "test", device_type: str = "cpu") -> tuple[int, Iterator[dict]]:
+        """``split``'s images one at a time, as float batches ready for any method: the count and the batches
+        (evaluate.py scores every filter and network on them)."""
+        dataset = self.dataset(split)
+        loader = DataLoader(dataset, batch_size=1, num_workers=self.loader_workers(device_type))
+        return len(dataset), (self.float_batch(batch) for batch in loader)
+
+    @staticmethod
+    def float_batch(batch: Any) -> Any:
+        """uint8 samples (the patch store) become float in [0, 1]; the rest is left as it is."""
+        if isinstance(batch, dict):
+            return {k: v.float() / 255.0 if torch.is_tensor(v) and v.dtype == torch.uint8 else v
+                    for k, v in batch.items()}  # fmt: skip
+        return batch
+
     def augment_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
         """All 8 flips/rotations, identical for noisy and clean (stacked along the channels and transformed as
         one tensor): kornia's random flips plus a random transpose of square patches (rot90 = transpose + flip,
@@ -213,9 +245,7 @@ class DenoiseDataModule(L.LightningDataModule):
         return {**batch, "noisy": noisy.contiguous(), "clean": clean.contiguous()}
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        if isinstance(batch, dict):  # uint8 samples (the patch store) become float in [0, 1] on the device
-            batch = {k: v.float() / 255.0 if torch.is_tensor(v) and v.dtype == torch.uint8 else v
-                     for k, v in batch.items()}  # fmt: skip
+        batch = self.float_batch(batch)  # on the device: 4x less to copy than float
         trainer = getattr(self, "trainer", None)
         if trainer is not None and trainer.training and (self.gpu_augment or self.mixup_alpha > 0):
             return self.augment_batch(batch)
@@ -343,6 +373,18 @@ class SyntheticDataModule(DenoiseDataModule):
             )  # fmt: skip
         return NoisyImages(images, names, self.noise, seed=self.seed)
 
+    def pair_count(self) -> int:
+        return sum(len(resolve_files(self.dirs[split], split)) for split in ("train", "val", "test"))
+
+    def iter_pairs(self) -> Iterator[PairSample]:
+        """Every image of every split with the noise a run draws for it (its fixed per-image seed)."""
+        for split in ("train", "val", "test"):
+            for path in resolve_files(self.dirs[split], split):
+                image = to_channels(read_raw(path), self.channels, path)
+                item = NoisyImages([image], [path.name], self.noise, seed=self.seed)[0]
+                noisy, clean = (item[key].permute(1, 2, 0).numpy() for key in ("noisy", "clean"))
+                yield PairSample(f"{split}/{path.name}", "synthetic", noisy, clean, {"split": split})
+
     # -- data.on_device ----------------------------------------------------------------------------------------
     def train_dataloader(self) -> DataLoader:
         if not self.on_device:
@@ -415,7 +457,13 @@ class PairedDataModule(DenoiseDataModule):
         super().__init__(**{k: v for k, v in options.items() if k not in self.paths})
         if not datasets:
             raise ValueError("data.datasets is empty; expected at least one dataset layout")
-        self.layouts = dict(datasets)
+        self.layouts: dict[str, Layout] = dict(datasets)
+        for name, layout in self.layouts.items():
+            if not isinstance(layout, Layout):
+                raise TypeError(
+                    f"data.datasets.{name} is a {type(layout).__name__}, not a dataset layout: expected an object with "
+                    "a name, splits() and blocks(split) (denoise/data/layout.py)"
+                )
         unknown = sorted(set(weights or {}) - set(self.layouts))
         if unknown:
             raise ValueError(f"data.weights names {unknown}, which are not in data.datasets {sorted(self.layouts)}")
@@ -472,6 +520,19 @@ class PairedDataModule(DenoiseDataModule):
                 if cropping and min(min(size) for size in sizes) < self.patch_size:
                     problems.append(f"pair {pair.name} ({files}) is smaller than data.patch_size={self.patch_size}")
         return problems
+
+    def pair_count(self) -> int:
+        return sum(len(unique_pairs(layout.splits())) for layout in self.layouts.values())
+
+    def iter_pairs(self) -> Iterator[PairSample]:
+        """Every pair of every layout once, as its layout names it, with its metadata."""
+        for name, layout in self.layouts.items():
+            for pair in unique_pairs(layout.splits()):
+                noisy, clean = load_pair(pair, self.channels, self.resize)
+                yield PairSample(pair.name, name, noisy, clean, dict(pair.meta))
+
+    def benchmarks(self) -> dict[str, Benchmark]:
+        return {name: layout for name, layout in self.layouts.items() if isinstance(layout, Benchmark)}
 
     def split_pairs(self, split: str) -> dict[str, list[ImagePair]]:
         return {name: layout.splits()[split] for name, layout in self.layouts.items()}

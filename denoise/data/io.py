@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 _SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -78,9 +79,41 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return height, width
 
 
-def to_float(image: np.ndarray) -> np.ndarray:
-    """uint8/uint16 -> float32 in [0, 1]."""
+# -- conversions: one name each, read as a type signature (KAIR's utils_image) --------------------------------
+# uint: an 8- or 16-bit integer array H x W x C; single: a float32 array H x W x C in [0, 1];
+# tensor: a float32 torch tensor C x H x W (a batch: B x C x H x W) in [0, 1].
+
+
+def uint2single(image: np.ndarray) -> np.ndarray:
+    """uint8/uint16 ``H x W x C`` -> float32 in [0, 1] (each depth scaled by its own maximum)."""
     return image.astype(np.float32) / _SCALE[image.dtype]
+
+
+def single2uint(image: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+    """float ``H x W x C`` in [0, 1] -> uint8 or uint16, rounded (not truncated) and clipped: what a saved PNG or
+    a benchmark submission holds."""
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    scale, dtype = (255.0, np.uint8) if bit_depth == 8 else (65535.0, np.uint16)
+    return np.round(np.clip(image, 0.0, 1.0) * scale).astype(dtype)
+
+
+def array2tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8/uint16/float ``H x W x C`` -> float32 tensor ``C x H x W`` in [0, 1] (uint2single for integers)."""
+    array = uint2single(image) if image.dtype in _SCALE else image.astype(np.float32, copy=False)
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+def tensor2single(image: torch.Tensor) -> np.ndarray:
+    """A ``C x H x W`` tensor -> float32 ``H x W x C`` array on the CPU (values as they are: a filter's output may
+    leave [0, 1])."""
+    return np.ascontiguousarray(image.detach().float().permute(1, 2, 0).cpu().numpy())
+
+
+def tensor2uint(image: torch.Tensor, bit_depth: int = 8) -> np.ndarray:
+    """A ``C x H x W`` tensor in [0, 1] -> uint8 (or uint16) ``H x W x C``, rounded: W&B and image files read
+    integers."""
+    return single2uint(tensor2single(image), bit_depth)  # clipped to [0, 1] there
 
 
 def to_channels(image: np.ndarray, channels: int, path: str | Path = "<array>") -> np.ndarray:
@@ -106,7 +139,7 @@ def read_image(path: str | Path, channels: int | None = None) -> np.ndarray:
     raw = read_raw(path)
     if channels is not None:
         raw = to_channels(raw, channels, path)
-    return to_float(raw)
+    return uint2single(raw)
 
 
 def write_image(path: str | Path, image: np.ndarray, bit_depth: int = 8) -> Path:
@@ -114,10 +147,8 @@ def write_image(path: str | Path, image: np.ndarray, bit_depth: int = 8) -> Path
     path = Path(path)
     if bit_depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
-    dtype = np.uint8 if bit_depth == 8 else np.uint16
     if np.issubdtype(image.dtype, np.floating):
-        scale = 255.0 if bit_depth == 8 else 65535.0
-        image = np.round(np.clip(image, 0.0, 1.0) * scale).astype(dtype)
+        image = single2uint(image, bit_depth)
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.ndim == 3 and image.shape[2] == 3:

@@ -14,54 +14,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from denoise.data.io import ImageReadError, read_image
+from denoise.data.io import ImageReadError, array2tensor, read_image
 from denoise.data.sampling import sample_generator
-
-
-def random_crop_box(height: int, width: int, size: int, generator: torch.Generator | None = None) -> tuple[int, int]:
-    """Top-left corner of a uniformly random ``size x size`` crop inside ``height x width``."""
-    if height < size or width < size:
-        raise ValueError(f"cannot crop {size}x{size} from a {height}x{width} image")
-    top = int(torch.randint(0, height - size + 1, (), generator=generator))
-    left = int(torch.randint(0, width - size + 1, (), generator=generator))
-    return top, left
-
-
-def crop(image: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
-    """``H x W x C`` view of a square crop (no copy)."""
-    return image[top : top + size, left : left + size]
-
-
-def dihedral(tensor: torch.Tensor, index: int) -> torch.Tensor:
-    """One of the 8 flips/rotations of a ``... x H x W`` tensor (index 0 is the identity)."""
-    if index >= 4:
-        tensor = tensor.flip(-1)
-    return torch.rot90(tensor, index % 4, dims=(-2, -1))
-
-
-def dihedral_view(image: np.ndarray, index: int) -> np.ndarray:
-    """:func:`dihedral` for an ``H x W x C`` array, as a view (no copy): the same 8 transforms."""
-    if index >= 4:
-        image = image[:, ::-1]
-    return np.rot90(image, index % 4, axes=(0, 1))
-
-
-def random_dihedral(*tensors: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
-    """Apply the same random flip/rot90 to all tensors, keeping them aligned."""
-    index = int(torch.randint(0, 8, (), generator=generator))
-    return tuple(dihedral(t, index).contiguous() for t in tensors)
-
-
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """``H x W x C`` uint8/uint16/float array -> float32 ``C x H x W`` tensor in [0, 1]."""
-    if image.dtype == np.uint8:
-        array = image.astype(np.float32) / 255.0
-    elif image.dtype == np.uint16:
-        array = image.astype(np.float32) / 65535.0
-    else:
-        array = image.astype(np.float32, copy=False)
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
-
+from denoise.data.transforms import crop, random_crop_box, random_dihedral
 
 # -- real noisy/clean pairs --------------------------------------------------------------------------------
 
@@ -82,6 +37,29 @@ class ImagePair:
     group: str
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
     crop_to_common: bool = False  # tolerate a few pixels of size difference (RENOIR), with a warning
+
+
+@dataclass
+class PairSample:
+    """One decoded pair as float32 ``H x W x C`` arrays in [0, 1], with its dataset and metadata: what the
+    DataModule streams to anything that reads every pair once (the EDA)."""
+
+    name: str
+    dataset: str
+    noisy: np.ndarray
+    clean: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def unique_pairs(pairs_by_split: dict[str, list[ImagePair]]) -> list[ImagePair]:
+    """Every pair once, whatever splits it is in (SIDD's val and test are the same pairs), in split order."""
+    seen, pairs = set(), []
+    for split in ("train", "val", "test"):
+        for pair in pairs_by_split.get(split, []):
+            if pair.noisy not in seen:
+                seen.add(pair.noisy)
+                pairs.append(pair)
+    return pairs
 
 
 def aligned(pair: ImagePair, images: list[np.ndarray]) -> list[np.ndarray]:
@@ -157,8 +135,8 @@ class PairPatches(Dataset):
         if min(noisy.shape[:2]) < self.patch_size:
             raise ValueError(f"pair {pair.name} is {noisy.shape[0]}x{noisy.shape[1]}, smaller than data.patch_size")
         top, left = random_crop_box(noisy.shape[0], noisy.shape[1], self.patch_size, generator)
-        noisy_t = to_tensor(crop(noisy, top, left, self.patch_size))
-        clean_t = to_tensor(crop(clean, top, left, self.patch_size))
+        noisy_t = array2tensor(crop(noisy, top, left, self.patch_size))
+        clean_t = array2tensor(crop(clean, top, left, self.patch_size))
         if self.augment:
             noisy_t, clean_t = random_dihedral(noisy_t, clean_t, generator=generator)
         return {"noisy": noisy_t, "clean": clean_t, "name": pair.name, "dataset": pair.dataset}
@@ -176,7 +154,7 @@ class PairImages(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         pair = self.pairs[index]
         noisy, clean = load_pair(pair, self.channels, self.resize)
-        return {"noisy": to_tensor(noisy), "clean": to_tensor(clean), "name": pair.name, "dataset": pair.dataset}
+        return {"noisy": array2tensor(noisy), "clean": array2tensor(clean), "name": pair.name, "dataset": pair.dataset}
 
 
 class BlockImages(Dataset):
@@ -192,8 +170,8 @@ class BlockImages(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return {
-            "noisy": to_tensor(self.noisy[index]),
-            "clean": to_tensor(self.clean[index]),
+            "noisy": array2tensor(self.noisy[index]),
+            "clean": array2tensor(self.clean[index]),
             "name": self.names[index],
             "dataset": self.dataset,
         }

@@ -19,8 +19,6 @@ from __future__ import annotations
 import base64
 import csv
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -173,11 +171,6 @@ def read_submission(path: str | Path, shape: tuple[int, ...] = (256, 256, 3)) ->
     return [int(r["ID"]) for r in rows], np.stack([base64_to_block(r["BLOCK"], shape) for r in rows])
 
 
-def to_uint8(blocks: np.ndarray) -> np.ndarray:
-    """Float [0, 1] -> uint8, rounded (not truncated), as the benchmark expects."""
-    return np.round(np.clip(blocks, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
 def write_submission(out_dir: str | Path, denoised: np.ndarray, seconds_per_megapixel: float) -> tuple[Path, Path]:
     """``SubmitSrgb.csv`` (columns ID 0..N-1 and BLOCK) and ``SubmitSrgb.mat`` (``DenoisedBlocksSrgb``, a
     40 x 32 cell, and ``TimeMPSrgb``) from uint8 blocks shaped ``images x blocks x 256 x 256 x 3``."""
@@ -245,21 +238,6 @@ class SIDD:
         path = find_mat(self.root, BENCHMARK_NOISY)
         return None if path is None else read_mat_blocks(path, BENCHMARK_NOISY)
 
-    def submit(self, out_dir: str | Path, denoise: Callable[[np.ndarray], np.ndarray]) -> list[Path]:
-        """Denoise the benchmark blocks (if the .mat is under the root) and write both submission files.
-
-        ``denoise`` maps one float ``256 x 256 x 3`` block in [0, 1] to its denoised version.
-        """
-        noisy = self.benchmark()
-        if noisy is None:
-            return []
-        out = np.empty(noisy.shape, dtype=np.uint8)
-        seconds = 0.0
-        for i in range(noisy.shape[0]):
-            for j in range(noisy.shape[1]):
-                start = time.perf_counter()
-                result = denoise(noisy[i, j].astype(np.float32) / 255.0)
-                seconds += time.perf_counter() - start
-                out[i, j] = to_uint8(result)
-        megapixels = noisy.shape[0] * noisy.shape[1] * noisy.shape[2] * noisy.shape[3] / 1e6
-        return list(write_submission(out_dir, out, seconds / megapixels))
+    def write_benchmark(self, out_dir: str | Path, denoised: np.ndarray, seconds_per_megapixel: float) -> list[Path]:
+        """``SubmitSrgb.csv`` and ``SubmitSrgb.mat`` for the denoised benchmark blocks (uint8)."""
+        return list(write_submission(out_dir, denoised, seconds_per_megapixel))

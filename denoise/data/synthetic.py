@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from denoise.data.io import list_images, read_raw, to_channels
-from denoise.data.pairs import crop, random_crop_box, random_dihedral, to_tensor
+from denoise.data.io import array2tensor, list_images, read_raw, to_channels
 from denoise.data.sampling import sample_generator
+from denoise.data.transforms import crop, random_crop_box, random_dihedral
 
 #: scikit-image's bundled photos (file names in ``skimage/data``), split once by name
 EMBEDDED_SPLITS: dict[str, tuple[str, ...]] = {
@@ -116,7 +116,7 @@ class RandomPatches(Dataset):
         pick = int(torch.randint(0, len(self.images), (), generator=generator))
         image = self.images[pick]
         top, left = random_crop_box(image.shape[0], image.shape[1], self.patch_size, generator)
-        clean = to_tensor(crop(image, top, left, self.patch_size))
+        clean = array2tensor(crop(image, top, left, self.patch_size))
         if self.augment:
             (clean,) = random_dihedral(clean, generator=generator)
         return {"noisy": self.noise(clean, generator), "clean": clean, "name": self.names[pick]}
@@ -132,7 +132,7 @@ class NoisyImages(Dataset):
         return len(self.images)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
-        clean = to_tensor(self.images[index])
+        clean = array2tensor(self.images[index])
         generator = torch.Generator().manual_seed(image_seed(self.seed, self.names[index]))
         return {"noisy": self.noise(clean, generator), "clean": clean, "name": self.names[index]}
 

@@ -10,8 +10,9 @@ multiple of 4 and cropped back. Parameters for RGB, 32 channels: 553,219.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from denoise.models.padding import crop_to, pad_to_multiple
 
 
 class ConvAutoencoder(nn.Module):
@@ -38,8 +39,6 @@ class ConvAutoencoder(nn.Module):
         self.residual = residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        height, width = x.shape[-2:]
-        pad_h, pad_w = (-height) % self.size_multiple, (-width) % self.size_multiple
-        padded = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else x
-        out = self.decoder(self.bottleneck(self.encoder(padded)))[..., :height, :width]
+        padded, size = pad_to_multiple(x, self.size_multiple)
+        out = crop_to(self.decoder(self.bottleneck(self.encoder(padded))), size)
         return x + out if self.residual else out

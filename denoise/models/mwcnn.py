@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from denoise.inference import pad_to_multiple
+from denoise.models.padding import crop_to, pad_to_multiple
 
 
 def haar_dwt(x: torch.Tensor) -> torch.Tensor:
@@ -98,7 +98,7 @@ class MWCNN(nn.Module):
         self.deepest = nn.Sequential(block(into, width), *(block(width, width) for _ in range(6)), block(width, into))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, (height, width) = pad_to_multiple(x, self.size_multiple)
+        x, size = pad_to_multiple(x, self.size_multiple)
         subbands = []
         h = x
         for encoder in self.encoders:
@@ -108,4 +108,4 @@ class MWCNN(nn.Module):
         h = self.iwt(self.deepest(subbands[-1]) + subbands[-1])
         for decoder, bands in zip(reversed(self.decoders), reversed(subbands[:-1]), strict=True):
             h = self.iwt(decoder(h) + bands)
-        return h[..., :height, :width]
+        return crop_to(h, size)

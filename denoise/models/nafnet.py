@@ -11,7 +11,7 @@ init). No ReLU, GELU or sigmoid anywhere: the gates supply the nonlinearity.
 U-Net: 3x3 intro conv to ``width``; each encoder level is a run of NAFBlocks then a 2x2 stride-2 conv that
 doubles the channels; the middle blocks; each decoder level is a 1x1 conv + PixelShuffle(2) that halves the
 channels, added to the encoder skip, then its NAFBlocks; a 3x3 conv back to the image, plus the input. The
-input is padded to a multiple of 2^levels and cropped back.
+input is padded to a multiple of 2^levels and cropped back (:mod:`denoise.models.padding`).
 
 The SIDD configuration (``width=32``, encoder [2, 2, 4, 8], 12 middle blocks, decoder [2, 2, 2, 2]) has
 29,159,715 parameters for RGB (the layers of the official NAFNet code, so the same count); the CPU preset
@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from denoise.models.padding import crop_to, pad_to_multiple
 
 
 class LayerNorm2d(nn.Module):
@@ -107,9 +108,7 @@ class NAFNet(nn.Module):
             self.decoders.append(nn.Sequential(*(NAFBlock(channels) for _ in range(count))))
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
-        height, width = inp.shape[-2:]
-        multiple = self.size_multiple
-        inp = F.pad(inp, (0, (-width) % multiple, 0, (-height) % multiple))
+        inp, size = pad_to_multiple(inp, self.size_multiple)
         x = self.intro(inp)
         skips = []
         for encoder, down in zip(self.encoders, self.downs, strict=True):
@@ -119,4 +118,4 @@ class NAFNet(nn.Module):
         x = self.middle(x)
         for decoder, up, skip in zip(self.decoders, self.ups, reversed(skips), strict=True):
             x = decoder(up(x) + skip)
-        return (self.ending(x) + inp)[..., :height, :width]
+        return crop_to(self.ending(x) + inp, size)

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from denoise.inference import pad_to_multiple
+from denoise.models.padding import crop_to, pad_to_multiple
 
 POOL_SCALES = (1, 2, 4, 8, 16)
 
@@ -132,7 +132,7 @@ class PRIDNet(nn.Module):
         self.out = nn.Conv2d(7 * in_channels, in_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, (height, width) = pad_to_multiple(x, self.size_multiple)
+        x, original = pad_to_multiple(x, self.size_multiple)
         features = torch.cat((x, self.estimate(x)), dim=1)
         size = features.shape[-2:]
         branches = [features]
@@ -140,4 +140,4 @@ class PRIDNet(nn.Module):
             pooled = F.avg_pool2d(features, scale) if scale > 1 else features
             out = unet(pooled)
             branches.append(F.interpolate(out, size=size, mode="bilinear", align_corners=False) if scale > 1 else out)
-        return self.out(self.select(torch.cat(branches, dim=1)))[..., :height, :width]
+        return crop_to(self.out(self.select(torch.cat(branches, dim=1))), original)

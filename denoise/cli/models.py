@@ -1,4 +1,4 @@
-"""The model table: ``python -m denoise.models [--json] [--conf DIR] [--size 256] [--repeats 3]``.
+"""The model table: ``denoise-models [--json] [--conf DIR] [--size 256] [--repeats 3]``.
 
 For every config in ``conf/model/``: parameters, GMACs per megapixel (``torch.utils.flop_counter``; one
 multiply-accumulate = 2 FLOPs) and CPU milliseconds of one 256x256 RGB forward pass (median of a few runs,
@@ -19,8 +19,8 @@ from rich.progress import Progress
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
-from denoise.config import build
-from denoise.tasks import CONF_DIR, model_specs
+from denoise.specs import build
+from denoise.tasks.compose import CONF_DIR, model_specs
 
 
 @torch.no_grad()

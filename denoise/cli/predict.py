@@ -1,0 +1,62 @@
+"""``denoise-predict CKPT INPUT... -o OUT_DIR [--tile 512 --overlap 32 --ensemble] [--precision fp32]``: denoise
+image files and folders with a trained checkpoint (:mod:`denoise.tasks.prediction`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from denoise.checkpoint import CheckpointError
+from denoise.data.io import ImageReadError
+from denoise.precision import EVAL_PRECISIONS
+from denoise.tasks.prediction import predict
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="denoise-predict",
+        description="Denoise image files (or folders of them) with a trained checkpoint.",
+    )
+    parser.add_argument("ckpt", help="a Lightning .ckpt of this suite, or a plain state dict with --model")
+    parser.add_argument("inputs", nargs="+", help="image files and/or folders of images")
+    parser.add_argument("-o", "--out", required=True, help="the folder to write the denoised images to")
+    parser.add_argument("--tile", type=int, default=512, help="tile size in pixels; 0: whole images (default 512)")
+    parser.add_argument("--overlap", type=int, default=32, help="overlap between tiles in pixels (default 32)")
+    parser.add_argument("--ensemble", action="store_true", help="average over the 8 flips/rotations (8x slower)")
+    parser.add_argument("--model", help="for a plain state dict: its architecture, a conf/model name (e.g. dncnn)")
+    parser.add_argument("--gray", action="store_true", help="with --model: the network is single-channel")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1 ...")
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=EVAL_PRECISIONS,
+        help="fp32 (IEEE float32, the same result on every device; default) or bf16/fp16 (faster on a GPU)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        written = predict(
+            args.ckpt,
+            args.inputs,
+            args.out,
+            tile=args.tile,
+            overlap=args.overlap,
+            ensemble=args.ensemble,
+            model=args.model,
+            gray=args.gray,
+            device=args.device,
+            precision=args.precision,
+        )
+    except (CheckpointError, ImageReadError, FileNotFoundError, NotADirectoryError, ValueError) as err:
+        print(f"denoise-predict: error: {err}", file=sys.stderr)
+        return 2
+    print(f"denoised {len(written)} image{'s' * (len(written) != 1)} into {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""The EDA's report: ``eda.md`` (tables and the plots) and ``eda.json`` (every number), and :func:`run`, the
+whole EDA of one data module."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from denoise.eda.plots import plot_counts, plot_histograms, plot_noise_model, plot_per_pair, plot_samples, sort_key
+from denoise.eda.statistics import Analysis, analyze
+from denoise.eda.streaming import CATEGORY_LABELS, Sample, iter_samples, thumbnail
+from denoise.report import markdown_table, write_json
+
+
+# -- the report --------------------------------------------------------------------------------------------
+def configured_noise(datamodule: Any) -> dict[str, Any] | None:
+    """The synthetic noise as configured (levels on the 0-255 scale), or None for real pairs."""
+    noise = getattr(datamodule, "noise_config", None)
+    return dict(noise) if noise is not None else None
+
+
+def _num(value: float | None) -> str:
+    """Four significant digits: noise parameters span 1e-6 to 1e2."""
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
+
+
+def expected_fit(noise: Mapping[str, Any]) -> dict[str, float] | None:
+    """``a`` and ``b`` that a fixed-level configured noise implies (None for a blind range)."""
+
+    def fixed(value: Any) -> float | None:
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, Sequence) and len(value) == 2 and value[0] == value[1]:
+            return float(value[0])
+        return None
+
+    sigma = fixed(noise.get("sigma", 0.0))
+    if sigma is None:
+        return None
+    if noise.get("type") == "poisson_gaussian":
+        a = fixed(noise.get("a"))
+        return None if a is None else {"a": a, "b": (sigma / 255) ** 2, "std": float("nan")}  # std: image-dependent
+    return {"a": 0.0, "b": (sigma / 255) ** 2, "std": sigma / 255}
+
+
+def write_report(
+    out: Path,
+    analysis: Analysis,
+    samples: Sequence[Sample],
+    title: str,
+    noise: Mapping[str, Any] | None = None,
+    min_bin_pixels: int = 200,
+    fit_range: Sequence[float] = (0.02, 0.98),
+    max_groups: int = 12,
+) -> dict[str, Any]:
+    """Write ``eda.md`` (tables + PNG plots) and ``eda.json`` (every number) into ``out``; return the JSON."""
+    out.mkdir(parents=True, exist_ok=True)
+    if not analysis.pairs:
+        raise ValueError("the dataset holds no pairs to analyze")
+    fits = analysis.fits(min_bin_pixels, fit_range)
+    pictures = {
+        "counts": plot_counts(out / "eda_counts.png", analysis.counts, analysis.sizes),
+        "per_pair": plot_per_pair(out / "eda_per_pair.png", analysis.pairs),
+        "noise_model": plot_noise_model(out / "eda_noise_model.png", fits, max_groups),
+        "histograms": plot_histograms(out / "eda_histograms.png", analysis.groups, max_groups),
+    }
+    if samples:
+        pictures["samples"] = plot_samples(out / "eda_samples.png", samples)
+
+    psnr = np.array([p["psnr_noisy"] for p in analysis.pairs])
+    std = np.array([p["noise_std_mean"] for p in analysis.pairs])
+    summary = {
+        "pairs": len(analysis.pairs),
+        "psnr_noisy_mean": float(psnr[np.isfinite(psnr)].mean()) if np.isfinite(psnr).any() else None,
+        "noise_std_mean": float(std.mean()),
+    }
+    report: dict[str, Any] = {
+        "title": title,
+        "summary": summary,
+        "counts": {
+            dataset: {
+                key: dict(sorted(c.items(), key=lambda kv: sort_key(kv[0]))) if key != "pairs" else c["all"]
+                for key, c in fields.items()
+            }
+            for dataset, fields in analysis.counts.items()
+        },
+        "sizes": dict(analysis.sizes),
+        "pairs": analysis.pairs,
+        "groups": fits,
+        "pictures": {k: p.name for k, p in pictures.items()},
+    }
+    fit_rows = [
+        {
+            "group": group,
+            "pixels": entry["pixels"],
+            "std (0-255)": _num(255 * entry["std"]),
+            "a": _num(entry["fit"]["a"]) if entry["fit"] else "-",
+            "b": _num(entry["fit"]["b"]) if entry["fit"] else "-",
+            "sqrt(b) (0-255)": _num(255 * math.sqrt(max(entry["fit"]["b"], 0.0))) if entry["fit"] else "-",
+            "R²": _num(entry["fit"]["r2"]) if entry["fit"] else "-",
+            "bins fitted": entry["fit"]["bins"] if entry["fit"] else 0,
+        }
+        for group, entry in fits.items()
+    ]
+    lines = [
+        f"# Exploratory data analysis: {title}",
+        "",
+        f"{summary['pairs']} pairs; per pair on average: noisy-input PSNR {summary['psnr_noisy_mean']:.2f} dB, "
+        f"residual std {255 * summary['noise_std_mean']:.2f} (0-255 scale). Every number is also in `eda.json`.",
+        "",
+        "## Counts",
+        "",
+        *[
+            "; ".join(
+                [f"- **{dataset}**: {fields['pairs']} pairs"]
+                + [
+                    f"per {CATEGORY_LABELS.get(key, key)}: " + ", ".join(f"{k} ({v})" for k, v in counts.items())
+                    for key, counts in fields.items()
+                    if key != "pairs"
+                ]
+            )
+            for dataset, fields in report["counts"].items()
+        ],
+        "- **image size**: " + ", ".join(f"{k} ({v})" for k, v in analysis.sizes.most_common()),
+        "",
+        f"![counts]({pictures['counts'].name})",
+        "",
+        "## Noise per pair",
+        "",
+        f"![per pair]({pictures['per_pair'].name})",
+        "",
+    ]
+    if noise is not None:
+        expected = expected_fit(noise)
+        measured = fits.get("synthetic")
+        report["configured_noise"] = dict(noise)
+        report["expected_noise"] = expected
+        fit = measured["fit"] if measured else None
+        rows = [
+            {
+                "quantity": "noise std (0-255)",
+                "from the configuration": _num(255 * expected["std"]) if expected else "-",
+                "measured": _num(255 * measured["std"]) if measured else "-",
+            },
+            {
+                "quantity": "a",
+                "from the configuration": _num(expected["a"]) if expected else "-",
+                "measured": _num(fit["a"]) if fit else "-",
+            },
+            {
+                "quantity": "b",
+                "from the configuration": _num(expected["b"]) if expected else "-",
+                "measured": _num(fit["b"]) if fit else "-",
+            },
+        ]
+        setting = ", ".join(f"{k}={v}" for k, v in noise.items())
+        lines += [
+            "## Configured against measured noise",
+            "",
+            f"Configured: `{setting}` (levels on the 0-255 scale; `a` and `b` of var = a * x + b on the 0-1 scale).",
+            "",
+            markdown_table(rows, list(rows[0])),
+            "",
+        ]
+    lines += [
+        "## Signal-dependent noise: var = a * x + b",
+        "",
+        f"Residual variance against clean intensity in {analysis.bins} bins, fitted by least squares "
+        f"(weighted by pixel count) over intensities {fit_range[0]}-{fit_range[1]}, per group.",
+        "",
+        markdown_table(fit_rows, list(fit_rows[0])) if fit_rows else "",
+        f"![noise model]({pictures['noise_model'].name})",
+        "",
+        "## Residual histograms",
+        "",
+        f"![histograms]({pictures['histograms'].name})",
+        "",
+    ]
+    if "samples" in pictures:
+        lines += ["## Samples", "", f"![samples]({pictures['samples'].name})", ""]
+    pair_rows = [
+        {
+            "pair": p["name"],
+            "group": p["group"],
+            "size": f"{p['height']}x{p['width']}",
+            "std (0-255)": ", ".join(f"{255 * s:.2f}" for s in p["noise_std"]),
+            "PSNR noisy": p["psnr_noisy"],
+            "brightness": p["brightness"],
+        }
+        for p in sorted(analysis.pairs, key=lambda p: (p["dataset"], p["name"]))
+    ]
+    lines += ["## Every pair", "", markdown_table(pair_rows, list(pair_rows[0]))]
+    (out / "eda.md").write_text("\n".join(lines) + "\n")
+    write_json(out / "eda.json", report)
+    return report
+
+
+def run(datamodule: Any, out: Path, title: str, options: Mapping[str, Any], progress: bool = True) -> dict[str, Any]:
+    """The whole EDA of one data module into ``out`` (``options``: the ``eda`` config block)."""
+    max_pairs = options.get("max_pairs")
+    total = datamodule.pair_count()
+    if max_pairs is not None:
+        total = min(total, int(max_pairs))
+    grid = int(options.get("grid_samples", 4))
+    picks = set(np.linspace(0, max(total - 1, 0), num=min(grid, total), dtype=int).tolist()) if grid else set()
+    kept: list[Sample] = []
+
+    def stream() -> Iterator[Sample]:
+        for index, sample in enumerate(iter_samples(datamodule)):
+            if index >= total:
+                return
+            if index in picks:  # a few pairs for the picture grid, shrunk to bound memory
+                kept.append(thumbnail(sample, int(options.get("grid_size", 512))))
+            yield sample
+
+    analysis = analyze(
+        stream(),
+        total,
+        bins=int(options.get("bins", 32)),
+        progress=progress,
+        hist_range=float(options.get("hist_range", 0.25)),
+        hist_bins=int(options.get("hist_bins", 101)),
+    )
+    return write_report(
+        out,
+        analysis,
+        kept,
+        title,
+        noise=configured_noise(datamodule),
+        min_bin_pixels=int(options.get("min_bin_pixels", 200)),
+        fit_range=tuple(options.get("fit_range", (0.02, 0.98))),
+        max_groups=int(options.get("max_groups", 12)),
+    )

@@ -1,0 +1,27 @@
+"""The one padding rule: networks that down-sample pad their input to the size multiple they need and crop
+their output back (as NAFNet's ``check_image_size`` does), so every architecture takes any height and width and
+nothing outside it pads for it.
+
+Reflection at the bottom and right edges (replication where the image is smaller than the padding); the tiled
+inference aligns its tile grid with the same function.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Reflect-pad the bottom/right of ``x`` up to a multiple of ``multiple``; returns the original size."""
+    height, width = x.shape[-2:]
+    pad_h, pad_w = (-height) % multiple, (-width) % multiple
+    if pad_h or pad_w:
+        mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+    return x, (height, width)
+
+
+def crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The top-left ``height x width`` of ``x``: undoes :func:`pad_to_multiple`."""
+    return x[..., : size[0], : size[1]]

@@ -1,0 +1,39 @@
+"""The frame every task runs in (the lightning-hydra-template's ``task_wrapper``): whatever happens inside,
+Weights & Biases is finished (files flushed, never failing the run) and the run directory is logged."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from omegaconf import DictConfig
+
+from denoise.loggers import finish_wandb
+from denoise.tasks.compose import run_dir
+
+log = logging.getLogger(__name__)
+Result = TypeVar("Result")
+
+
+def close_wandb() -> None:
+    """Finish the W&B run of this process if one was started (rank 0 only ever starts one)."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        finish_wandb()
+
+
+def task_wrapper(task: Callable[[DictConfig], Result]) -> Callable[[DictConfig], Result]:
+    """Run ``task(cfg)``; in ``finally`` close W&B and say where the run's files are."""
+
+    @functools.wraps(task)
+    def wrapped(cfg: DictConfig, *args: Any, **kwargs: Any) -> Result:
+        try:
+            return task(cfg, *args, **kwargs)
+        finally:
+            close_wandb()
+            log.info("Run directory: %s", run_dir())
+
+    return wrapped
