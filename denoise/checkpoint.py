@@ -29,13 +29,20 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, unsafe, corrupt, or does not fit the network."""
 
 
-def safe_load(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True`` semantics and errors that name the file."""
+def safe_load(path: str | Path, key: str = "ckpt_path", mmap: bool = False) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True`` semantics and errors that name the file. ``mmap``: the
+    tensors stay on disk, memory-mapped (checking a checkpoint that Lightning will load anyway reads only its
+    structure, not every weight twice)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"{key}={path}: no such checkpoint file")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        except RuntimeError as err:
+            if not mmap or "mmap" not in str(err):
+                raise
+            obj = torch.load(path, map_location="cpu", weights_only=True)  # a legacy (non-zip) file
     except pickle.UnpicklingError as err:
         # torch's own message goes on to suggest weights_only=False, exactly what must not be done with an
         # untrusted file: only the object it refused is quoted

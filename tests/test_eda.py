@@ -1,5 +1,5 @@
-"""denoise-eda (python -m denoise.cli.eda): counts, per-pair noise statistics and a fitted Poisson-Gaussian model, as eda.md with
-PNG plots and eda.json."""
+"""denoise-eda (python -m denoise.cli.eda): counts, per-pair noise statistics and a fitted Poisson-Gaussian model,
+as eda.md with PNG plots and eda.json."""
 
 from __future__ import annotations
 

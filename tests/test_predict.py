@@ -1,5 +1,5 @@
-"""``denoise-predict`` (``python -m denoise.cli.predict``): files and folders, 8 and 16 bit, gray/RGB/RGBA, tiles and the
-ensemble, real denoising with the DnCNN authors' weights, and every kind of bad input."""
+"""``denoise-predict`` (``python -m denoise.cli.predict``): files and folders, 8 and 16 bit, gray/RGB/RGBA, tiles
+and the ensemble, real denoising with the DnCNN authors' weights, and every kind of bad input."""
 
 from __future__ import annotations
 

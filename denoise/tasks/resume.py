@@ -63,7 +63,7 @@ def resolve_resume(cfg: DictConfig) -> tuple[str | None, Path]:
         log.info("This run directory already holds %s (a requeued job): resuming from it", ckpt_path)
     elif ckpt_path == "last":
         ckpt_path = str(find_last_checkpoint(Path(cfg.paths.log_dir), cfg.task_name, exclude=here))
-    checkpoint = safe_load(ckpt_path)
+    checkpoint = safe_load(ckpt_path, mmap=True)  # checked without reading the weights; Lightning loads it
     check_resume_fits(checkpoint, cfg, str(cfg.get("ckpt_path") or ckpt_path))
     # testing a checkpoint (train=false) writes its results here, not into the run it came from
     run = (checkpoint_run_dir(Path(ckpt_path)) if training else None) or here

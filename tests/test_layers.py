@@ -1,0 +1,71 @@
+"""The import layers, checked by walking every module's imports: the ground floor (``denoise.data``,
+``denoise.models``) imports nothing above it, nothing imports the entry points, and only the tasks and the entry
+points know Hydra."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "denoise"
+
+#: a module prefix -> the denoise modules it may import (anything else of denoise is an upward import)
+MAY_IMPORT = {
+    "denoise.models": ("denoise.models",),
+    "denoise.data": ("denoise.data",),
+}
+#: modules that may import Hydra (the config machinery): the entry points, the jobs and the resolvers
+HYDRA_ALLOWED = ("denoise.cli", "denoise.tasks", "denoise.resolvers", "denoise.search")
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+def _imports(module: str, path: Path) -> set[str]:
+    """Every module ``module`` imports, at the top or inside functions (relative imports resolved)."""
+    names = set()
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+MODULES = _modules()
+
+
+def test_the_walk_sees_the_package() -> None:
+    assert {"denoise.data.datamodule", "denoise.models.rednet", "denoise.cli.train", "denoise.tasks.training"} <= set(
+        MODULES
+    )
+    assert "denoise.tasks.compose" in _imports("denoise.tasks.training", MODULES["denoise.tasks.training"])
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_import_runs_upward(module: str) -> None:
+    imported = {name for name in _imports(module, MODULES[module]) if name == "denoise" or name.startswith("denoise.")}
+    for prefix, allowed in MAY_IMPORT.items():
+        if module == prefix or module.startswith(prefix + "."):
+            upward = sorted(n for n in imported if not n.startswith(allowed) and n != "denoise")
+            assert not upward, f"{module} (ground floor) imports {upward}"
+    if not module.startswith("denoise.cli"):
+        assert not [n for n in imported if n.startswith("denoise.cli")], f"{module} imports an entry point"
+    if not module.startswith(HYDRA_ALLOWED):
+        hydra = sorted(n for n in _imports(module, MODULES[module]) if n == "hydra" or n.startswith("hydra."))
+        assert not hydra, f"{module} imports Hydra {hydra}: only the tasks and the entry points know the config"
