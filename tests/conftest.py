@@ -1,12 +1,11 @@
-"""Shared test helpers: compose configs the way Hydra does, run the CLIs, and keep W&B offline."""
+"""Fixtures only (helpers live in tests/helpers.py): W&B offline for every test, Hydra's global state cleared
+after each, the markers by folder, and ``cfg_train``, the tiny training config composed once per session."""
 
 from __future__ import annotations
 
-import json
+import copy
 import os
-import subprocess
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,54 +14,24 @@ os.environ["WANDB_MODE"] = "offline"  # tests never reach a W&B server
 os.environ.setdefault("WANDB_SILENT", "true")
 
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, open_dict
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-import denoise  # noqa: F401  (registers resolvers)
-from denoise.tasks import compose_config
+from tests.helpers import TINY, compose_cfg
 
-ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
-#: a run small enough for seconds on a CPU: RED10 with 8 channels, 2 batches of 4 crops, 1 epoch
-TINY = [
-    "model.net.depth=10",
-    "model.net.channels=8",
-    "data.patch_size=32",
-    "data.batch_size=4",
-    "data.samples_per_epoch=8",
-    "trainer.max_epochs=1",
-    "trainer.accelerator=cpu",
-    "~callbacks.rich_progress_bar",
-    "~callbacks.model_summary",
-]
+TESTS = Path(__file__).resolve().parent
 
 
-#: TINY for the real-pair datasets: small crops, a patch store that fits the fixtures' small images
-TINY_REAL = [
-    "data.patch_size=32",
-    "data.batch_size=4",
-    "data.samples_per_epoch=8",
-    "data.num_workers=0",
-    "data.store.size=48",
-    "data.store.stride=32",
-    "data.pin_memory=false",
-    "model.net.depth=10",
-    "model.net.channels=8",
-    "trainer.max_epochs=1",
-    "logger=none",
-    "~callbacks.rich_progress_bar",
-]
-
-
-def compose_cfg(config_name: str, overrides: Sequence[str], out_dir: Path, log_dir: Path | None = None) -> DictConfig:
-    """Compose ``conf/<config_name>.yaml`` as ``@hydra.main`` would, with the run directory at ``out_dir`` (logs
-    and caches beside it, so tests never write into the checkout)."""
-    cfg = compose_config(config_name, list(overrides), out_dir)
-    with open_dict(cfg):
-        cfg.paths.log_dir = str(log_dir or out_dir.parent / "logs")
-        cfg.paths.cache_dir = str(out_dir.parent / "cache")
-    return cfg
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """tests/e2e/ is end-to-end (``slow``), tests/cluster/ needs a SLURM cluster (``cluster`` and ``slow``):
+    ``pytest -m "not slow"`` is the quick loop."""
+    for item in items:
+        parts = Path(item.fspath).resolve().relative_to(TESTS).parts
+        if parts[0] == "e2e":
+            item.add_marker(pytest.mark.slow)
+        elif parts[0] == "cluster":
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.cluster)
 
 
 @pytest.fixture(autouse=True)
@@ -71,12 +40,25 @@ def _clear_hydra() -> Iterator[None]:
     GlobalHydra.instance().clear()
 
 
-def run_cli(script: str, *overrides: str, run_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``python <script> overrides...`` from the repo root with its Hydra run directory at ``run_dir``."""
-    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1", "COLUMNS": "160"}
-    cmd = [sys.executable, str(ROOT / script), *overrides, f"hydra.run.dir={run_dir}"]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+@pytest.fixture(scope="session")
+def cfg_train_global(tmp_path_factory: pytest.TempPathFactory) -> tuple[DictConfig, object]:
+    """``conf/train.yaml`` with the tiny settings and no logger, composed once for the whole session."""
+    cfg = compose_cfg("train", [*TINY, "logger=none"], tmp_path_factory.mktemp("cfg_train") / "run")
+    return cfg, HydraConfig.get()
 
 
-def read_results(run_dir: Path) -> dict:
-    return json.loads((run_dir / "results.json").read_text())
+@pytest.fixture
+def cfg_train(cfg_train_global: tuple[DictConfig, object], tmp_path: Path) -> DictConfig:
+    """A copy of the session's training config whose run directory (and logs, caches) is this test's tmp_path."""
+    cfg, hydra_cfg = cfg_train_global
+    cfg = copy.deepcopy(cfg)
+    hydra_cfg = copy.deepcopy(hydra_cfg)
+    run = tmp_path / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    with read_write(hydra_cfg):
+        hydra_cfg.runtime.output_dir = str(run)
+    HydraConfig.instance().set_config(OmegaConf.create({"hydra": hydra_cfg}))
+    with open_dict(cfg):
+        cfg.paths.log_dir = str(tmp_path / "logs")
+        cfg.paths.cache_dir = str(tmp_path / "cache")
+    return cfg

@@ -19,6 +19,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 # Lightning's hint whenever `srun` is installed; on a real SLURM job it detects the environment itself
 warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system but is not used")
+# data.on_device's ticket loader is one process and its length exact; Lightning warns about any sized iterable
+warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
 
 
 def instantiate(config: Any, **kwargs: Any) -> Any:

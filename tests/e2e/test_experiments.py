@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from denoise.tasks import train
-
-from .conftest import compose_cfg, read_results
-from .fixtures.real import make_nind, make_renoir, make_sidd
+from tests.fixtures.real import make_nind, make_renoir, make_sidd
+from tests.helpers import compose_cfg, read_results
 
 #: recipe -> (network, patch, per-device batch, loss, optimizer, lr, scheduler, epochs)
 PUBLISHED = {

@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from omegaconf import DictConfig
 
 from denoise.runlock import LOCK_NAME, RunDirectoryBusyError, RunLock, holder
 from denoise.tasks import train
-
-from .conftest import ROOT, TINY, compose_cfg, read_results
+from tests.helpers import ROOT, TINY, compose_cfg, read_results
 
 
 def _hold_lock(run: Path) -> subprocess.Popen:
@@ -46,6 +46,7 @@ def test_the_lock_names_its_holder_and_dies_with_it(tmp_path: Path) -> None:
     assert not (tmp_path / LOCK_NAME).exists()
 
 
+@pytest.mark.slow
 def test_ckpt_path_last_refuses_a_live_run_and_resumes_a_killed_one(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     first = logs / "train" / "runs" / "2026-01-01_00-00-00_000000"
@@ -65,9 +66,10 @@ def test_ckpt_path_last_refuses_a_live_run_and_resumes_a_killed_one(tmp_path: Pa
     assert read_results(first)["global_step"] == 4
 
 
-def test_a_checkpoint_resumes_only_into_its_own_network(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_a_checkpoint_resumes_only_into_its_own_network(cfg_train: DictConfig, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    train(compose_cfg("train", [*TINY, "logger=none"], run))
+    train(cfg_train)
     last = run / "checkpoints" / "last.ckpt"
     with pytest.raises(ValueError, match=r"trained on 3-channel images but data gives 1; set data\.grayscale=false"):
         train(compose_cfg("train", [*TINY, "logger=none", f"ckpt_path={last}", "data.grayscale=true"], tmp_path / "g"))

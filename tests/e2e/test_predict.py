@@ -17,9 +17,8 @@ from denoise.checkpoint import CheckpointError
 from denoise.data.io import ImageReadError, read_raw, write_image
 from denoise.data.synthetic import embedded_files
 from denoise.tasks.prediction import predict
-
-from .conftest import ROOT, SHARED_DATA
-from .fixtures.small import PickleExploit, identity_dncnn, lightning_checkpoint
+from tests.fixtures.small import PickleExploit, identity_dncnn, lightning_checkpoint
+from tests.helpers import ROOT, SHARED_DATA
 
 DNCNN = {"_target_": "denoise.models.dncnn.DnCNN", "in_channels": 3}
 

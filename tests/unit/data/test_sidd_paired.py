@@ -17,10 +17,9 @@ from denoise.data.io import ImageReadError, read_raw, write_image
 from denoise.data.pairs import ImagePair, load_pair
 from denoise.data.sidd import SIDD, parse_scene, read_submission, scan
 from denoise.tasks import evaluate, train
-
-from .conftest import SHARED_DATA, TINY_REAL, compose_cfg, read_results
-from .fixtures.real import SIDD_SCENES, make_sidd, sidd_blocks, write_mat_v5, write_mat_v73
-from .fixtures.small import identity_dncnn
+from tests.fixtures.real import SIDD_SCENES, make_sidd, sidd_blocks, write_mat_v5, write_mat_v73
+from tests.fixtures.small import identity_dncnn
+from tests.helpers import SHARED_DATA, TINY_REAL, compose_cfg, read_results
 
 
 def block_psnr(noisy: np.ndarray, clean: np.ndarray) -> float:
@@ -93,6 +92,7 @@ def test_mismatched_and_corrupt_pairs_name_the_files(tmp_path: Path) -> None:
         load_pair(ImagePair(tmp_path / "bad.png", (tmp_path / "c.png",), "y", "sidd", "g"), 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("writer", [write_mat_v5, write_mat_v73], ids=["matlab-v5", "matlab-v7.3"])
 def test_validation_blocks_score_like_a_direct_numpy_computation(tmp_path: Path, writer) -> None:
     root = make_sidd(tmp_path, "small", scenes=SIDD_SCENES[:3])
@@ -110,6 +110,7 @@ def test_validation_blocks_score_like_a_direct_numpy_computation(tmp_path: Path,
     assert results["test/psnr"] == pytest.approx(results["test/psnr_noisy"], abs=1e-4)  # the identity network
 
 
+@pytest.mark.slow
 def test_benchmark_submission_decodes_back_to_the_exact_blocks(tmp_path: Path) -> None:
     root = make_sidd(tmp_path, "medium", scenes=SIDD_SCENES[:2])
     benchmark, _ = sidd_blocks(images=2, blocks=3, seed=5)
@@ -179,6 +180,7 @@ def test_two_files_with_one_name_are_an_error_naming_both(tmp_path: Path) -> Non
     assert f"{tmp_path / 'noisy' / 'a.jpg'} and {tmp_path / 'noisy' / 'a.png'}" in str(clash.value)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED_DATA / "sidd_samples").is_dir(), reason="needs ../shared/data")
 def test_paired_on_real_sidd_samples(tmp_path: Path) -> None:
     samples = SHARED_DATA / "sidd_samples"

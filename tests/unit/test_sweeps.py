@@ -10,7 +10,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from .conftest import CONF, ROOT, compose_cfg
+from tests.helpers import CONF, ROOT, compose_cfg
 
 SWEEPS = sorted((ROOT / "sweeps").glob("*.yaml"))
 

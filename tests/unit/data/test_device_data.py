@@ -16,8 +16,7 @@ from denoise.data.noise import GaussianNoise, PoissonGaussianNoise
 from denoise.data.synthetic import DevicePatches
 from denoise.data.transforms import dihedral
 from denoise.tasks import train
-
-from .conftest import TINY, compose_cfg, read_results
+from tests.helpers import TINY, compose_cfg, read_results
 
 CPU = torch.device("cpu")
 
@@ -104,6 +103,7 @@ def test_draws_are_a_function_of_the_seed_epoch_and_batch() -> None:
     assert not torch.equal(module(8).draw_batch(CPU, epoch=2, index=5)["noisy"], batch)
 
 
+@pytest.mark.slow
 def test_on_device_training_runs_and_learns(tmp_path: Path) -> None:
     run = tmp_path / "run"
     overrides = [o for o in TINY if not o.startswith(("data.samples_per_epoch", "data.batch_size", "model.net"))]

@@ -13,8 +13,7 @@ import torch
 
 from denoise.finite_guard import FiniteLossGuard
 from denoise.tasks import train
-
-from .conftest import TINY, compose_cfg
+from tests.helpers import TINY, compose_cfg
 
 
 def test_the_first_bad_step_is_named_when_checked() -> None:
@@ -96,6 +95,7 @@ def _fit_and_count_host_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s
     return counts
 
 
+@pytest.mark.slow
 def test_a_training_step_reads_nothing_back_from_the_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The default callbacks (rich progress bar, checkpoints, LR monitor), the CSV logger and the module: three
     times the steps between two validations read no more values back to the host (the old guard read the loss

@@ -17,9 +17,8 @@ from denoise.data.renoir import RENOIR
 from denoise.data.renoir import scan as scan_renoir
 from denoise.data.sidd import SIDD
 from denoise.tasks import evaluate, train
-
-from .conftest import TINY_REAL, compose_cfg, read_results
-from .fixtures.real import NIND_TEST_SCENE, SIDD_SCENES, make_nind, make_renoir, make_sidd
+from tests.fixtures.real import NIND_TEST_SCENE, SIDD_SCENES, make_nind, make_renoir, make_sidd
+from tests.helpers import TINY_REAL, compose_cfg, read_results
 
 
 def test_renoir_releases_nested_and_flat(tmp_path: Path) -> None:
@@ -111,6 +110,7 @@ def test_real_weights_choose_the_dataset_of_each_sample(tmp_path: Path) -> None:
         PairedDataModule(layouts, weights={"dnd": 1.0})
 
 
+@pytest.mark.slow
 def test_fit_and_test_on_each_dataset_and_all_together(tmp_path: Path) -> None:
     roots = {
         "sidd": make_sidd(tmp_path / "sidd", scenes=SIDD_SCENES[:4]),

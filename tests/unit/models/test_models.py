@@ -15,8 +15,7 @@ from denoise.models.nafnet import NAFBlock
 from denoise.models.pridnet import PRIDNet
 from denoise.specs import build
 from denoise.tasks import model_specs
-
-from .conftest import CONF, SHARED_DATA, read_results
+from tests.helpers import CONF, SHARED_DATA, read_results
 
 SPECS = {channels: model_specs(CONF, channels) for channels in (1, 3)}
 NAMES = sorted(SPECS[3])
@@ -111,6 +110,7 @@ def test_every_parameter_gets_a_gradient(name: str) -> None:
 LEARNING_RATES = {"nafnet_small": 3e-3}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "rednet_small"])
 def test_30_steps_on_one_patch_halve_the_loss(name: str) -> None:
     """One 64x64 patch of a real photo with sigma-50 noise, Adam, 30 steps: the L1 loss at least halves.
@@ -201,8 +201,7 @@ def test_train_py_runs_every_model(name: str, tmp_path) -> None:
 
     from denoise.data.io import write_image
     from denoise.tasks import train
-
-    from .conftest import compose_cfg
+    from tests.helpers import compose_cfg
 
     folder = tmp_path / "images"
     for i, size in enumerate([(37, 53), (40, 48)]):  # odd sizes: the module pads to each network's multiple

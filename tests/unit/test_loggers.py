@@ -60,6 +60,7 @@ def _in_fresh_home(home: Path, code: str, **env: str) -> subprocess.CompletedPro
     )
 
 
+@pytest.mark.slow
 def test_a_wandb_login_is_seen(tmp_path: Path) -> None:
     """`wandb login` (which wandb 0.31 files under its own default host, not api.wandb.ai) makes runs online;
     without it they are offline."""
@@ -80,6 +81,7 @@ def test_a_wandb_login_is_seen(tmp_path: Path) -> None:
     assert _in_fresh_home(tmp_path, check).stdout.split()[-1] == "online"
 
 
+@pytest.mark.slow
 def test_an_unanswering_server_costs_at_most_the_init_timeout(tmp_path: Path) -> None:
     """A login but no server (a closed port): the run goes offline after about logger.wandb.init_timeout, and
     says so, instead of hanging."""

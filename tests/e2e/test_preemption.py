@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from denoise.preemption import PREEMPTED_EXIT_CODE
-
-from .conftest import TINY, read_results, run_cli
+from tests.helpers import TINY, read_results, run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,8 @@ import pytest
 from denoise.data.datamodule import InputCheckError
 from denoise.data.io import write_image
 from denoise.tasks import train
-
-from .conftest import TINY, TINY_REAL, compose_cfg
-from .fixtures.small import tiny_images
+from tests.fixtures.small import tiny_images
+from tests.helpers import TINY, TINY_REAL, compose_cfg
 
 
 def test_a_bad_test_folder_fails_before_training_with_every_problem(tmp_path: Path) -> None:

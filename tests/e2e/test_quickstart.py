@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import read_results, run_cli
+from tests.helpers import read_results, run_cli
 
 
 @pytest.mark.slow

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from omegaconf import DictConfig
 
 from denoise.checkpoint import CheckpointError, load_network
 from denoise.data.datamodule import InputCheckError
 from denoise.tasks import evaluate, train
-
-from .conftest import TINY, compose_cfg, read_results, run_cli
-from .fixtures.small import PickleExploit, tiny_images
+from tests.fixtures.small import PickleExploit, tiny_images
+from tests.helpers import TINY, compose_cfg, read_results, run_cli, with_values
 
 TEST_KEYS = ("test/psnr", "test/ssim", "test/psnr_noisy", "test/ssim_noisy")
 
@@ -35,7 +35,7 @@ def test_run_and_multirun_directory_layout(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from .conftest import ROOT
+    from tests.helpers import ROOT
 
     logs = tmp_path / "logs"
     common = [*TINY, "logger=none", "debug=fast_dev_run", f"paths.log_dir={logs}"]
@@ -97,9 +97,9 @@ def test_each_logger(logger: str, tmp_path: Path) -> None:
         assert not (run / "wandb").exists() and not (run / "csv").exists()
 
 
-def test_checkpoint_is_plain_data_and_rebuilds_the_network(tmp_path: Path) -> None:
+def test_checkpoint_is_plain_data_and_rebuilds_the_network(cfg_train: DictConfig, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    train(compose_cfg("train", [*TINY, "logger=none"], run))
+    train(cfg_train)
     ckpt_path = run / "checkpoints" / "last.ckpt"
     ckpt = torch.load(ckpt_path, weights_only=True)  # no pickled objects anywhere
     assert ckpt["hyper_parameters"]["net"]["_target_"] == "denoise.models.rednet.REDNet"
@@ -360,13 +360,11 @@ def test_sync_batchnorm_on_cpu_is_refused_with_the_key(tmp_path: Path) -> None:
         train(cfg)
 
 
-def test_a_time_budget_stops_training_and_ends_the_schedule(tmp_path: Path) -> None:
+def test_a_time_budget_stops_training_and_ends_the_schedule(cfg_train: DictConfig, tmp_path: Path) -> None:
     """trainer.max_time: training stops when the budget is spent (validated, checkpointed, tested), and the cosine
     schedule has reached its floor by then although far fewer steps ran than the epochs allow."""
     run = tmp_path / "run"
-    overrides = [o for o in TINY if not o.startswith("trainer.max_epochs")]
-    overrides += ["logger=none", "trainer.max_epochs=1000", "trainer.max_time=00:00:00:04"]
-    train(compose_cfg("train", overrides, run))
+    train(with_values(cfg_train, "trainer.max_epochs=1000", "trainer.max_time=00:00:00:04"))
     results = read_results(run)
     assert 0 < results["global_step"] < 1000 * 2 and np.isfinite(results["test/psnr"])
     last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
@@ -374,12 +372,11 @@ def test_a_time_budget_stops_training_and_ends_the_schedule(tmp_path: Path) -> N
     assert lr == pytest.approx(2e-3 * 0.01, rel=0.05)  # min_lr_ratio of the configured rate
 
 
-def test_last_ckpt_is_the_newest_state_when_validation_stops_improving(tmp_path: Path) -> None:
+def test_last_ckpt_is_the_newest_state_when_validation_stops_improving(cfg_train: DictConfig, tmp_path: Path) -> None:
     """With learning rate 0 val/psnr never improves after epoch 0, so the best checkpoint stays at step 2; last.ckpt
     must still hold the final step (Lightning 2.6's save_last writes it only when the best one improves)."""
     run = tmp_path / "run"
-    overrides = [o for o in TINY if not o.startswith("trainer.max_epochs")]
-    train(compose_cfg("train", [*overrides, "logger=none", "trainer.max_epochs=4", "model.optimizer.lr=0"], run))
+    train(with_values(cfg_train, "trainer.max_epochs=4", "model.optimizer.lr=0"))
     results = read_results(run)
     assert torch.load(results["ckpt_path"], weights_only=True)["global_step"] == 2
     last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)

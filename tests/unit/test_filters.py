@@ -12,8 +12,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from denoise import filters
 from denoise.metrics import psnr, ssim
-
-from .conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 
 #: the least PSNR gain (dB) each filter must give at sigma 25 on both photos; measured gains are about 1 dB higher
 #: (camera / astronaut crops: mean 4.5/6.4, gaussian 5.0/7.0, median 4.4/5.5, adaptive median 2.1/2.5,
@@ -46,6 +45,7 @@ def gain(clean: np.ndarray, noisy: np.ndarray, denoised: np.ndarray) -> float:
     return peak_signal_noise_ratio(clean, np.clip(denoised, 0, 1), data_range=1) - before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("image", ["camera", "astronaut"])
 @pytest.mark.parametrize("name", filters.FILTER_NAMES)
 def test_every_filter_improves_a_real_photo_at_sigma_25(name: str, image: str) -> None:
@@ -58,6 +58,7 @@ def test_every_filter_improves_a_real_photo_at_sigma_25(name: str, image: str) -
     assert gain(clean, noisy, estimated) >= MIN_GAIN[name] - 0.3
 
 
+@pytest.mark.slow
 def test_bm3d_is_the_strongest_filter_and_sigma_estimation_is_close() -> None:
     clean = photo("astronaut")
     noisy = noisy_version(clean)

@@ -11,8 +11,7 @@ import yaml
 
 from denoise.search import width_choices, width_key
 from denoise.tasks import model_specs
-
-from .conftest import ROOT, read_results
+from tests.helpers import ROOT, read_results
 
 
 def test_width_choices_halve_and_double_under_each_architecture_name() -> None:

@@ -16,8 +16,7 @@ from denoise.metrics import psnr, ssim
 from denoise.models.rednet import REDNet
 from denoise.precision import evaluation_precision, exact_float, ieee_float32
 from denoise.tasks import evaluate, train
-
-from .conftest import TINY, compose_cfg, read_results
+from tests.helpers import TINY, compose_cfg, read_results
 
 
 def _camera_pair() -> tuple[torch.Tensor, torch.Tensor]:

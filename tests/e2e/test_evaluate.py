@@ -16,9 +16,8 @@ from denoise.checkpoint import CheckpointError
 from denoise.data.datamodule import PairedDataModule, SyntheticDataModule
 from denoise.data.folder_pairs import FolderPairs
 from denoise.tasks import evaluate
-
-from .conftest import SHARED_DATA, compose_cfg, read_results, run_cli
-from .fixtures.small import identity_dncnn, lightning_checkpoint, tiny_images
+from tests.fixtures.small import identity_dncnn, lightning_checkpoint, tiny_images
+from tests.helpers import SHARED_DATA, compose_cfg, read_results, run_cli
 
 FILTER_LABELS = {"Mean", "Gaussian", "Median", "Adaptive median", "Adaptive Wiener", "Bilateral", "NLM", "BM3D"}
 REDNET = {"_target_": "denoise.models.rednet.REDNet", "depth": 10, "channels": 8, "in_channels": 3}

@@ -18,8 +18,7 @@ from PIL import Image
 
 from denoise.data.io import ImageReadError, read_image, write_image
 from denoise.eda import Sample, analyze, iter_samples, run
-
-from .conftest import ROOT, SHARED_DATA, compose_cfg
+from tests.helpers import ROOT, SHARED_DATA, compose_cfg
 
 
 def eda_cli(*overrides: str, run_dir: Path) -> subprocess.CompletedProcess:
@@ -67,6 +66,7 @@ def _valid_png(path: Path) -> bool:
         return image.format == "PNG"
 
 
+@pytest.mark.slow
 def test_fit_recovers_a_and_b_and_counts_are_exact(tmp_path: Path) -> None:
     root = make_poisson_gaussian_sidd(tmp_path / "sidd")
     out = tmp_path / "run"
@@ -98,6 +98,7 @@ def test_fit_recovers_a_and_b_and_counts_are_exact(tmp_path: Path) -> None:
     assert first["noise_std"] == pytest.approx([expected] * 3, rel=0.02)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED_DATA / "sidd_samples").is_dir(), reason="needs ../shared/data/sidd_samples")
 def test_real_sidd_samples_report_with_exact_per_pair_psnr(tmp_path: Path) -> None:
     samples = SHARED_DATA / "sidd_samples"
@@ -118,6 +119,7 @@ def test_real_sidd_samples_report_with_exact_per_pair_psnr(tmp_path: Path) -> No
     assert all(_valid_png(out / name) for name in report["pictures"].values())
 
 
+@pytest.mark.slow
 def test_synthetic_noise_measured_matches_the_configured_noise(tmp_path: Path) -> None:
     gaussian = run(_datamodule([], tmp_path), tmp_path / "gauss", "synthetic", {"max_pairs": 3}, progress=False)
     assert gaussian["summary"]["pairs"] == 3  # eda.max_pairs
@@ -131,6 +133,7 @@ def test_synthetic_noise_measured_matches_the_configured_noise(tmp_path: Path) -
     assert fit["a"] == pytest.approx(0.01, rel=0.05) and fit["b"] == pytest.approx((5 / 255) ** 2, rel=0.05)
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_while_streaming() -> None:
     """The peak memory of the analysis does not grow with the number of pairs: 40 pairs of 1024x1024 RGB
     (960 MB as float32) peak no higher than 4 pairs, at two pairs' arrays (the one being analyzed and the next
@@ -157,6 +160,7 @@ def test_memory_stays_bounded_while_streaming() -> None:
     assert many < 2 * pair_mib + 24, f"peak {many:.1f} MiB for pairs of {pair_mib:.1f} MiB"
 
 
+@pytest.mark.slow
 def test_bad_input_names_the_path(tmp_path: Path) -> None:
     result = eda_cli("data=sidd", f"data.root={tmp_path / 'nowhere'}", run_dir=tmp_path / "a")
     assert result.returncode != 0
@@ -170,11 +174,12 @@ def test_bad_input_names_the_path(tmp_path: Path) -> None:
         list(iter_samples(datamodule))
 
 
+@pytest.mark.slow
 def test_renoir_and_nind_counts_per_camera_batch_scene_and_iso(tmp_path: Path) -> None:
     """data=real on fixtures: RENOIR per camera and batch, NIND per scene and ISO, one noise group each."""
     import warnings
 
-    from .fixtures.real import make_nind, make_renoir, make_sidd
+    from tests.fixtures.real import make_nind, make_renoir, make_sidd
 
     roots = {
         "sidd": make_sidd(tmp_path / "sidd"),

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from torch.utils.data import DataLoader
 
@@ -15,9 +16,8 @@ from denoise.data.cache import PatchStore, StorePatches, grid
 from denoise.data.io import read_raw, write_image
 from denoise.data.nind import scan as scan_nind
 from denoise.data.sidd import scan as scan_sidd
-
-from .conftest import ROOT
-from .fixtures.real import SIDD_SCENES, make_nind, make_sidd
+from tests.fixtures.real import SIDD_SCENES, make_nind, make_sidd
+from tests.helpers import ROOT
 
 
 def test_grid_covers_the_edges() -> None:
@@ -90,6 +90,7 @@ def test_training_samples_stay_aligned_and_work_in_workers(tmp_path: Path) -> No
     assert not torch.equal(batches[0]["noisy"][0], batches[0]["noisy"][1])  # really random crops
 
 
+@pytest.mark.slow
 def test_prepare_command(tmp_path: Path) -> None:
     root = make_sidd(tmp_path / "sidd", "medium", scenes=SIDD_SCENES[:3])
     result = subprocess.run(
@@ -132,9 +133,10 @@ def test_uint8_batches_become_float_after_transfer() -> None:
     assert out["clean"] is batch["clean"] and out["name"] == ["x"]
 
 
+@pytest.mark.slow
 def test_ddp_ranks_share_one_store(tmp_path: Path) -> None:
     """trainer=ddp_sim on SIDD: one process builds the store in prepare_data, both ranks train from it."""
-    from .conftest import read_results, run_cli
+    from tests.helpers import read_results, run_cli
 
     root = make_sidd(tmp_path / "sidd", "medium", scenes=SIDD_SCENES[:4])
     cache = tmp_path / "cache"

@@ -15,8 +15,7 @@ from omegaconf import OmegaConf
 from denoise.data.datamodule import DenoiseDataModule
 from denoise.module import DenoiseModule
 from denoise.tasks.compose import build_trainer, instantiate_group
-
-from .conftest import CONF, ROOT, compose_cfg
+from tests.helpers import CONF, ROOT, compose_cfg
 
 GROUPS = [
     "data",
@@ -55,7 +54,7 @@ def instantiate_everything(cfg) -> dict:
 
 def required_paths(group: str, option: str, tmp_path: Path) -> list[str]:
     """The mandatory ``???`` paths of real-data configs, pointed at fixtures in their real layouts."""
-    from .fixtures.real import make_sidd
+    from tests.fixtures.real import make_sidd
 
     if (group, option) in {("data", "renoir"), ("data", "nind")}:
         return [f"data.root={tmp_path}"]  # layouts scan lazily, at setup
@@ -129,6 +128,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_help_lists_the_groups() -> None:
     result = _cli("--help")
     assert result.returncode == 0
@@ -141,6 +141,7 @@ def test_help_lists_the_groups() -> None:
         assert line in result.stdout
 
 
+@pytest.mark.slow
 def test_cfg_job_prints_the_composed_config() -> None:
     result = _cli("--cfg", "job", "model=rednet", "model.net.depth=20", "noise.sigma=50")
     assert result.returncode == 0
@@ -152,6 +153,7 @@ def test_cfg_job_prints_the_composed_config() -> None:
     ("override", "listed"),
     [("model=nope", "rednet"), ("noise=speckle", "poisson_gaussian"), ("trainer=tpu", "ddp_sim")],
 )
+@pytest.mark.slow
 def test_unknown_option_lists_the_available_ones(override: str, listed: str) -> None:
     result = _cli(override)
     assert result.returncode != 0

@@ -94,6 +94,7 @@ def test_metrics_of_output_and_input() -> None:
     assert psnr(torch.full((1, 1, 8, 8), 1.7), torch.ones(1, 1, 8, 8)).isinf().all()
 
 
+@pytest.mark.slow
 def test_overfit_one_batch_raises_psnr() -> None:
     """One fixed batch, 300 steps: PSNR climbs > 6 dB from the start and ends > 1.5 dB above the noisy input."""
     torch.manual_seed(0)

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "denoise"
+from tests.helpers import ROOT
+
+PACKAGE = ROOT / "denoise"
 
 #: a module prefix -> the denoise modules it may import (anything else of denoise is an upward import)
 MAY_IMPORT = {

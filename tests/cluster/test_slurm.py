@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from .conftest import ROOT, TINY, read_results
+from tests.helpers import ROOT, TINY, read_results
 
 pytestmark = pytest.mark.slow
 SCRIPT = ROOT / "scripts" / "local_slurm.sh"

@@ -1,0 +1,14 @@
+# Contributor shortcuts; CI runs .ci/run (the README's install, ruff, SLURM, the full pytest).
+.PHONY: lint format test-quick test
+
+lint:  ## ruff, as CI runs it
+	ruff check . && ruff format --check .
+
+format:  ## fix what ruff can
+	ruff check --fix . && ruff format .
+
+test-quick:  ## unit tests, about a minute: everything but the end-to-end and cluster tests
+	pytest -m "not slow"
+
+test:  ## the full suite, as CI runs it (the cluster tests start a local SLURM when run as root)
+	pytest
