@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from denoise import cli, resolvers
 from tests.helpers import ROOT
