@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from denoise.data import datamodule as datamodule_module
+from denoise.data import datamodule_base as datamodule_module
 from denoise.data.datamodule import PairedDataModule, SyntheticDataModule
 from denoise.data.folder_pairs import FolderPairs
 from denoise.data.noise import GaussianNoise, PoissonGaussianNoise
