@@ -1,4 +1,4 @@
-"""Exploratory data analysis of any dataset: ``python -m denoise.eda data=<config> [data.root=PATH]``.
+"""Exploratory data analysis of any dataset: ``denoise-eda data=<config> [data.root=PATH]``.
 
 Streams every noisy/clean pair of the dataset once (one pair in memory at a time) and writes into the run
 directory ``eda.md`` with PNG plots and ``eda.json`` with every number:
