@@ -16,14 +16,16 @@ from denoise.loggers import ResilientWandbLogger, wandb_mode
 
 
 def test_mode_follows_the_environment_then_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
-    monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    monkeypatch.delenv("WANDB_MODE", raising=False)
-    assert wandb_mode(None) == "offline"
-    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
-    assert wandb_mode(None) == "online" and wandb_mode(True) == "offline"
+    """WANDB_MODE wins, then ``offline=``, then W&B's own login (asked in a fresh process: wandb keeps its
+    settings for the life of a process, and earlier tests here ran it offline)."""
     monkeypatch.setenv("WANDB_MODE", "disabled")
     assert wandb_mode(False) == "disabled"
+    monkeypatch.setenv("WANDB_MODE", "dryrun")
+    assert wandb_mode(False) == "offline"
+    check = "from denoise.loggers import wandb_mode; print(wandb_mode(None), wandb_mode(True), wandb_mode(False))"
+    assert _in_fresh_home(tmp_path, check).stdout.split() == ["offline", "offline", "online"]
+    with_key = _in_fresh_home(tmp_path, check, WANDB_API_KEY="x" * 40).stdout.split()
+    assert with_key == ["online", "offline", "online"]
 
 
 def test_logging_goes_on_when_the_wandb_service_dies(tmp_path: Path) -> None:
