@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from denoise import zoo
 from denoise.specs import build, to_plain
 
 #: prefixes that wrappers add to parameter names (DataParallel/DDP, torch.compile, a LightningModule)
@@ -33,7 +34,7 @@ def safe_load(path: str | Path, key: str = "ckpt_path", mmap: bool = False) -> d
     """Load a checkpoint with ``weights_only=True`` semantics and errors that name the file. ``mmap``: the
     tensors stay on disk, memory-mapped (checking a checkpoint that Lightning will load anyway reads only its
     structure, not every weight twice)."""
-    path = Path(path).expanduser()
+    path = zoo.resolve(path)  # zoo:<name> -> its verified weights; a path stays a path
     if not path.is_file():
         raise FileNotFoundError(f"{key}={path}: no such checkpoint file")
     try:

@@ -21,7 +21,7 @@ from torch import nn
 
 from denoise.data.io import tensor2single
 from denoise.inference import denoise_image
-from denoise.metrics import psnr, ssim
+from denoise.metrics import Convention, scores
 from denoise.report import zoom_box
 from denoise.specs import build
 
@@ -155,8 +155,10 @@ def compare(
     total: int,
     device: torch.device,
     grid_images: int = 3,
+    convention: Convention | None = None,
 ) -> Comparison:
-    """Run every method on every test image (batches of one), with a progress bar over images x methods."""
+    """Run every method on every test image (batches of one), with a progress bar over images x methods, and
+    score it by ``convention`` (RGB, float, SSIM as scikit-image by default)."""
     per_image: list[dict[str, Any]] = []
     grids: list[GridCase] = []
     seconds = dict.fromkeys((m.label for m in methods), 0.0)
@@ -173,7 +175,8 @@ def compare(
             megapixels += noisy.shape[-1] * noisy.shape[-2] / 1e6
             grid = _GridBuilder(name, dataset, clean[0]) if index < grid_images else None
             # the input's scores once per image; every method's row repeats them
-            noisy_scores = {"psnr_noisy": float(psnr(noisy, clean)[0]), "ssim_noisy": float(ssim(noisy, clean)[0])}
+            measured = scores(noisy, clean, convention)
+            noisy_scores = {"psnr_noisy": float(measured["psnr"][0]), "ssim_noisy": float(measured["ssim"][0])}
             if grid is not None:
                 grid.add("noisy", _caption("noisy", noisy_scores["psnr_noisy"], noisy_scores["ssim_noisy"]), noisy[0])
             for method in methods:
@@ -190,7 +193,8 @@ def compare(
                     )
                 output = denoised.float().clamp(0, 1)
                 row = {"image": name, "dataset": dataset, "method": method.label, "kind": method.kind}
-                row.update({"psnr": float(psnr(output, clean)[0]), "ssim": float(ssim(output, clean)[0])})
+                measured = scores(output, clean, convention)
+                row.update({"psnr": float(measured["psnr"][0]), "ssim": float(measured["ssim"][0])})
                 row.update(noisy_scores)
                 row["seconds"] = elapsed
                 per_image.append(row)

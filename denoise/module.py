@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from typing import Any
 
 import lightning as L
@@ -22,7 +23,7 @@ from denoise.data.io import tensor2uint
 from denoise.finite_guard import FiniteLossGuard
 from denoise.inference import denoise_image
 from denoise.losses import get_loss
-from denoise.metrics import image_metrics
+from denoise.metrics import Convention, image_metrics
 from denoise.precision import check_precision, exact_float
 from denoise.preemption import collect_rng_states, restore_rng_states
 from denoise.specs import build, to_plain
@@ -48,6 +49,7 @@ class DenoiseModule(L.LightningModule):
         inference: Mapping[str, Any] | None = None,
         compile: bool = False,
         channels_last: bool = False,
+        metrics: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         inference = {**DEFAULT_INFERENCE, **to_plain(inference or {})}
@@ -63,6 +65,7 @@ class DenoiseModule(L.LightningModule):
                 "inference": inference,
                 "compile": compile,
                 "channels_last": channels_last,
+                "metrics": asdict(Convention.of(metrics)),
             }
         )
         self.net: nn.Module = build(self.hparams.net, what="model.net")
@@ -71,6 +74,7 @@ class DenoiseModule(L.LightningModule):
         if compile:  # in place (nn.Module.compile): parameter names, hence checkpoints, stay free of _orig_mod.
             self.net.compile()
         self.loss_fn = get_loss(loss)
+        self.convention = Convention.of(self.hparams.get("metrics"))
         self.stage_metrics = nn.ModuleDict(
             {f"{stage}_{name}": MeanMetric() for stage in ("val", "test") for name in METRICS}
         )
@@ -136,7 +140,7 @@ class DenoiseModule(L.LightningModule):
     def _evaluate(self, batch: Mapping[str, Any], stage: str) -> torch.Tensor:
         noisy, clean = batch["noisy"], batch["clean"]
         denoised = self(noisy).float().clamp(0.0, 1.0)
-        values = image_metrics(denoised, noisy, clean)  # float64, no autocast, no TF32
+        values = image_metrics(denoised, noisy, clean, self.convention)  # float64, no autocast, no TF32
         with exact_float(denoised.device.type):
             values["loss"] = torch.stack(
                 [self.loss_fn(d[None], c[None].float()) for d, c in zip(denoised, clean, strict=True)]

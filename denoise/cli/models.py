@@ -1,4 +1,4 @@
-"""The model table: ``denoise-models [--json] [--conf DIR] [--size 256] [--repeats 3]``.
+"""The model table: ``denoise-models [--json] [--conf DIR] [--size 256] [--repeats 3]``; ``--zoo`` lists the zoo.
 
 For every config in ``conf/model/``: parameters, GMACs per megapixel (``torch.utils.flop_counter``; one
 multiply-accumulate = 2 FLOPs) and CPU milliseconds of one 256x256 RGB forward pass (median of a few runs,
@@ -19,6 +19,7 @@ from rich.progress import Progress
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
+from denoise import zoo
 from denoise.specs import build
 from denoise.tasks.compose import CONF_DIR, model_specs
 
@@ -43,13 +44,34 @@ def measure(net: torch.nn.Module, size: int, channels: int, repeats: int) -> dic
     }
 
 
+def show_zoo(as_json: bool) -> None:
+    """The zoo's cards: network, recipe, weights, the scores they reproduce and the papers' numbers."""
+    cards = zoo.entries()
+    if as_json:
+        print(json.dumps(cards, indent=2))
+        return
+    table = Table(title=f"the model zoo ({zoo.index_path()}): evaluate.py ckpt_path=zoo:<name>")
+    for column in ("name", "network", "recipe", "weights", "scores (dB)", "paper (dB)"):
+        table.add_column(column)
+    for name, card in cards.items():
+        weights = card.get("file") or card.get("url") or "not trained yet"
+        scores = ", ".join(f"{k} {v}" for k, v in (card.get("scores") or {}).items()) or "-"
+        paper = ", ".join(f"{k} {v}" for k, v in (card.get("paper") or {}).items()) or "-"
+        table.add_row(name, str(card.get("network", "")), str(card.get("recipe", "")), weights, scores, paper)
+    Console().print(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Parameters, GMACs/MP and CPU time of every model config")
     parser.add_argument("--conf", type=Path, default=CONF_DIR, help="the config directory (conf/)")
     parser.add_argument("--size", type=int, default=256, help="height and width of the timed RGB input")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--zoo", action="store_true", help="list the model zoo's entries and their scores instead")
     args = parser.parse_args()
+    if args.zoo:
+        show_zoo(args.json)
+        return
     if not (args.conf / "model").is_dir():
         parser.error(f"--conf {args.conf}: no model/ folder there (expected the repository's conf/)")
 

@@ -7,6 +7,7 @@ import logging
 import math
 import re
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from denoise.data.datamodule import DenoiseDataModule
 from denoise.data.io import array2tensor, read_image, single2uint, tensor2single
 from denoise.inference import resolve_device
 from denoise.loggers import ResilientWandbLogger
+from denoise.metrics import Convention
 from denoise.precision import check_precision
 from denoise.report import (
     RESULT_COLUMNS,
@@ -190,13 +192,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     loggers: list[Logger] = instantiate_group(cfg.get("logger"), "logger")  # built now, started at the end
 
     count, batches = datamodule.evaluation_batches("test", device.type)
-    comparison = compare(methods, batches, count, device, grid_images=int(cfg.get("grid_images", 3)))
+    convention = Convention.of(cfg.get("metrics"))
+    comparison = compare(methods, batches, count, device, int(cfg.get("grid_images", 3)), convention)
     if not comparison.per_image:
         raise ValueError("the test split is empty")
     rows = summary_rows(comparison, methods)
     count = rows[0]["images"]
     sigma_text = "estimated per image" if sigma is None else f"{sigma * 255:g}/255"
-    title = f"{len(methods)} methods on {count} test images (filter sigma: {sigma_text})"
+    title = f"{len(methods)} methods on {count} test images (filter sigma: {sigma_text}; {convention.describe()})"
     precision = str((cfg.get("inference") or {}).get("precision", "fp32"))
     if models and precision != "fp32":
         title += f"; networks run in {precision}"
@@ -210,6 +213,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "ckpt_paths": [m.source for m in models],
         "filter_sigma": sigma,
         "inference_precision": str((cfg.get("inference") or {}).get("precision", "fp32")),
+        "metrics": asdict(convention),
     }
     datasets = sorted({r["dataset"] for r in comparison.per_image if r["dataset"]})
     if len(datasets) > 1:  # several datasets (data=real): each one's own scores too
@@ -231,7 +235,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             results.update({f"test/{dataset}/{k}": v for k, v in scores.items()})
         results.update({"method": only, "ckpt_path": models[0].source})
 
-    write_csv(out / "results.csv", rows, RESULT_COLUMNS)
+    write_csv(
+        out / "results.csv", [{**r, "convention": convention.describe()} for r in rows], (*RESULT_COLUMNS, "convention")
+    )
     write_markdown(out / "results.md", title, rows, RESULT_COLUMNS)
     write_csv(out / "per_image.csv", comparison.per_image, PER_IMAGE_COLUMNS)
     pictures = {"psnr_ssim": plot_psnr_ssim(out / "psnr_ssim.png", rows, title)}

@@ -62,7 +62,10 @@ def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
     datamodule.check_inputs(splits)
     channels_last = bool(cfg.trainer.get("channels_last", False))
     model: L.LightningModule = instantiate(
-        cfg.model, inference=to_plain(cfg.get("inference")), channels_last=channels_last
+        cfg.model,
+        inference=to_plain(cfg.get("inference")),
+        channels_last=channels_last,
+        metrics=to_plain(cfg.get("metrics")),
     )
     network_channels = model.hparams.net.get("in_channels")
     if network_channels is not None and network_channels != datamodule.channels:
@@ -130,6 +133,7 @@ def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
                 "val/psnr": val_metrics.get("val/psnr"),
                 "val/psnr_noisy": val_metrics.get("val/psnr_noisy"),
                 "precision": str(cfg.trainer.precision),
+                "metrics": dict(model.hparams.metrics),
                 "eval_precision": str(model.hparams.inference["precision"]),
                 "optimized_metric": optimized,
                 "optimized_value": value,
