@@ -95,3 +95,27 @@ def test_seed_protocol_runs_on_sidd_renoir_mi3_and_nind(tmp_path: Path) -> None:
     datamodule.setup("test")
     assert len(datamodule.datasets["test"]) == val_pairs  # the 20% held out is the test set
     assert val_pairs / (val_pairs + train_pairs) == pytest.approx(0.2, abs=0.15)
+
+
+#: gray sigma-25 paper recipes -> (network, depth or None, patch, batch, sigma)
+GRAY_RECIPES = {
+    "dncnn_s_gray25": ("DnCNN", 17, 40, 128, 25),
+    "dncnn_b_gray": ("DnCNN", 20, 50, 128, [0, 55]),
+    "red30_gray25": ("REDNet", 30, 50, 64, 25),
+    "mwcnn_gray25": ("MWCNN", None, 128, 24, 25),
+}
+
+
+@pytest.mark.parametrize("recipe", sorted(GRAY_RECIPES))
+def test_gray_paper_recipes_compose_on_the_standard_sets(recipe: str, tmp_path: Path) -> None:
+    """DnCNN-S/B, RED30 and MWCNN on Train400 (tested on BSD68) within the 8-minute GPU budget they state."""
+    cfg = compose_cfg("train", [f"experiment={recipe}"], tmp_path / "run")
+    net, depth, patch, batch, sigma = GRAY_RECIPES[recipe]
+    assert cfg.model.net._target_.endswith(f".{net}") and cfg.model.net.in_channels == 1
+    if depth is not None:
+        assert cfg.model.net.depth == depth
+    assert (cfg.data.patch_size, cfg.data.batch_size, cfg.model.loss) == (patch, batch, "l2")
+    assert (list(cfg.noise.sigma) if isinstance(sigma, list) else cfg.noise.sigma) == sigma
+    assert [Path(d).name for d in cfg.data.train_dirs] == ["train400"] and Path(cfg.data.test_dirs[0]).name == "bsd68"
+    assert cfg.trainer.max_time == "00:00:07:00" and cfg.data.on_device and cfg.trainer.accelerator == "gpu"
+    assert cfg.data.patch_size % size_multiple(cfg) == 0
