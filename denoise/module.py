@@ -23,12 +23,13 @@ from denoise.data.io import tensor2uint
 from denoise.finite_guard import FiniteLossGuard
 from denoise.inference import denoise_image
 from denoise.losses import get_loss
-from denoise.metrics import Convention, image_metrics
+from denoise.metrics import Convention, estimated_noise_level, image_metrics
+from denoise.objectives import Objective, objective_spec
 from denoise.precision import check_precision, exact_float
 from denoise.preemption import collect_rng_states, restore_rng_states
 from denoise.specs import build, to_plain
 
-METRICS = ("psnr", "ssim", "psnr_noisy", "ssim_noisy", "loss")
+METRICS = ("psnr", "ssim", "psnr_noisy", "ssim_noisy", "loss", "noise_in", "noise_out")
 #: how validation/test images run (denoise/inference.py): whole, or in overlapping tiles; x8 ensemble; the
 #: network's precision there (fp32: IEEE float32 whatever trainer.precision trains with, or bf16/fp16)
 DEFAULT_INFERENCE = {"tile": 0, "overlap": 32, "ensemble": False, "precision": "fp32"}
@@ -50,6 +51,7 @@ class DenoiseModule(L.LightningModule):
         compile: bool = False,
         channels_last: bool = False,
         metrics: Mapping[str, Any] | None = None,
+        objective: Mapping[str, Any] | str | None = None,
     ) -> None:
         super().__init__()
         inference = {**DEFAULT_INFERENCE, **to_plain(inference or {})}
@@ -66,6 +68,7 @@ class DenoiseModule(L.LightningModule):
                 "compile": compile,
                 "channels_last": channels_last,
                 "metrics": asdict(Convention.of(metrics)),
+                "objective": objective_spec(to_plain(objective) if objective is not None else None),
             }
         )
         self.net: nn.Module = build(self.hparams.net, what="model.net")
@@ -75,6 +78,7 @@ class DenoiseModule(L.LightningModule):
             self.net.compile()
         self.loss_fn = get_loss(loss)
         self.convention = Convention.of(self.hparams.get("metrics"))
+        self.objective: Objective = build(objective_spec(self.hparams.get("objective")), what="model.objective")
         self.stage_metrics = nn.ModuleDict(
             {f"{stage}_{name}": MeanMetric() for stage in ("val", "test") for name in METRICS}
         )
@@ -108,9 +112,12 @@ class DenoiseModule(L.LightningModule):
             precision=str(options["precision"]),
         )
 
+    def _net(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.contiguous(memory_format=self.memory_format))
+
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
-        pred = self.net(batch["noisy"].contiguous(memory_format=self.memory_format))
-        loss = self.loss_fn(pred.float(), batch["clean"].float())
+        progress = self.global_step / max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer else 1.0
+        loss = self.objective(self._net, batch, self.loss_fn, progress)
         self._finite_guard.record(loss, self.global_step, self.current_epoch, batch_idx)
         # not in the progress bar through Lightning, which would copy it to the host every step (ProgressBar
         # shows it from the logging steps instead)
@@ -138,16 +145,20 @@ class DenoiseModule(L.LightningModule):
             self.check_finite(f"the validation at global step {self.global_step}")
 
     def _evaluate(self, batch: Mapping[str, Any], stage: str) -> torch.Tensor:
-        noisy, clean = batch["noisy"], batch["clean"]
+        noisy, clean = batch["noisy"], batch.get("clean")
         denoised = self(noisy).float().clamp(0.0, 1.0)
-        values = image_metrics(denoised, noisy, clean, self.convention)  # float64, no autocast, no TF32
-        with exact_float(denoised.device.type):
-            values["loss"] = torch.stack(
-                [self.loss_fn(d[None], c[None].float()) for d, c in zip(denoised, clean, strict=True)]
-            )
+        if clean is None:  # no ground truth (data=noisy_folder): the noise level left, against the input's
+            values = {"noise_in": estimated_noise_level(noisy), "noise_out": estimated_noise_level(denoised)}
+        else:
+            values = image_metrics(denoised, noisy, clean, self.convention)  # float64, no autocast, no TF32
+            with exact_float(denoised.device.type):
+                values["loss"] = torch.stack(
+                    [self.loss_fn(d[None], c[None].float()) for d, c in zip(denoised, clean, strict=True)]
+                )
         # DDP pads evaluation sets with weight-0 repeats so each real image counts exactly once
         weight = batch.get("weight")
-        weight = torch.ones_like(values["psnr"]) if weight is None else weight.to(values["psnr"])
+        first = next(iter(values.values()))
+        weight = torch.ones_like(first) if weight is None else weight.to(first)
         for name, per_image in values.items():
             metric = self.stage_metrics[f"{stage}_{name}"]
             metric.update(per_image, weight)
@@ -191,7 +202,8 @@ class DenoiseModule(L.LightningModule):
                 return
             if "weight" in batch and float(batch["weight"][i]) == 0.0:
                 continue
-            strips = [batch["noisy"][i].float().clamp(0, 1), denoised[i], batch["clean"][i].float()]
+            strips = [batch["noisy"][i].float().clamp(0, 1), denoised[i]]
+            strips += [batch["clean"][i].float()] if "clean" in batch else []
             height, width = strips[0].shape[-2:]
             top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
             strips = [s[:, top : top + size, left : left + size] for s in strips]

@@ -2,7 +2,8 @@
 
 Like BasicSR's sub-image extraction: every training pair is cut into ``size x size`` sub-images on a grid
 of ``stride`` (the last row and column are aligned to the image edge so nothing is lost), and the noisy
-and clean sub-images go into two memory-mapped ``.npy`` arrays (``N x size x size x C``; uint8 when every
+and clean sub-images go into two memory-mapped ``.npy`` arrays (three for Noise2Noise: the same window of a second
+noisy shot of the scene, ``noisy2.npy``) (``N x size x size x C``; uint8 when every
 source is 8-bit with a single clean file, else uint16) with an ``index.json``. Training crops come from
 these arrays without decoding any image.
 
@@ -19,7 +20,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +47,16 @@ def grid(length: int, size: int, stride: int) -> list[int]:
     return starts
 
 
-def store_key(pairs: Sequence[ImagePair], size: int, stride: int, channels: int) -> str:
-    digest = hashlib.sha256(json.dumps({"version": STORE_VERSION, "size": size, "stride": stride,
-                                        "channels": channels}).encode())  # fmt: skip
+def store_key(
+    pairs: Sequence[ImagePair], size: int, stride: int, channels: int, partners: Mapping[Path, Path] | None = None
+) -> str:
+    settings = {"version": STORE_VERSION, "size": size, "stride": stride, "channels": channels}
+    if partners is not None:
+        settings["second_noisy"] = True
+    digest = hashlib.sha256(json.dumps(settings).encode())
     for pair in pairs:
-        for path in (pair.noisy, *pair.clean):
+        partner = [partners[pair.noisy]] if partners is not None else []
+        for path in (pair.noisy, *pair.clean, *partner):
             stat = Path(path).stat()
             digest.update(f"{pair.name}|{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
@@ -68,13 +74,21 @@ def _bit_depth(path: Path) -> int:
     return 8
 
 
-def _load_raw(pair: ImagePair, channels: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """The pair at the store's depth: uint8 as stored, or uint16 (8-bit sources scaled by 257, exact)."""
+def _load_raw(
+    pair: ImagePair, channels: int, dtype: np.dtype, partner: Path | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The pair (and the partner shot, cropped to their common size) at the store's depth: uint8 as stored, or
+    uint16 (8-bit sources scaled by 257, exact)."""
     images = aligned(pair, [to_channels(read_raw(p), channels, p) for p in (pair.noisy, *pair.clean)])
+    if partner is not None:  # another shot of the scene: a few pixels of size may differ (RENOIR)
+        second = to_channels(read_raw(partner), channels, partner)
+        height, width = (min(images[0].shape[i], second.shape[i]) for i in (0, 1))
+        images = [image[:height, :width] for image in (*images, second)]
     if dtype == np.uint16:
         images = [i.astype(np.uint16) * 257 if i.dtype == np.uint8 else i for i in images]
-    clean = images[1] if len(images) == 2 else np.round(np.mean(images[1:], axis=0)).astype(dtype)
-    return images[0].astype(dtype), clean
+    sources = images[1:-1] if partner is not None else images[1:]
+    clean = sources[0].astype(dtype) if len(sources) == 1 else np.round(np.mean(sources, axis=0)).astype(dtype)
+    return images[0].astype(dtype), clean, images[-1].astype(dtype) if partner is not None else None
 
 
 class PatchStore:
@@ -83,7 +97,7 @@ class PatchStore:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.index = json.loads((self.folder / "index.json").read_text())
-        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+        self._arrays: tuple[np.ndarray, ...] | None = None
         self._pid = -1
 
     @property
@@ -91,11 +105,16 @@ class PatchStore:
         return int(self.index["patches"])
 
     @property
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """The memory-mapped noisy and clean arrays, opened once per process (DataLoader workers included)."""
+    def has_second_noisy(self) -> bool:
+        return bool(self.index.get("second_noisy", False))
+
+    @property
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The memory-mapped noisy and clean arrays (and the second shots'), opened once per process (DataLoader
+        workers included)."""
         if self._arrays is None or self._pid != os.getpid():
-            self._arrays = (np.load(self.folder / "noisy.npy", mmap_mode="r"),
-                            np.load(self.folder / "clean.npy", mmap_mode="r"))  # fmt: skip
+            names = ("noisy", "clean", "noisy2") if self.has_second_noisy else ("noisy", "clean")
+            self._arrays = tuple(np.load(self.folder / f"{name}.npy", mmap_mode="r") for name in names)
             self._pid = os.getpid()
         return self._arrays
 
@@ -105,18 +124,23 @@ class PatchStore:
     @classmethod
     def build(
         cls, pairs: Sequence[ImagePair], cache_dir: str | Path, name: str, size: int = 512, stride: int = 384,
-        channels: int = 3, progress: bool = True,
+        channels: int = 3, progress: bool = True, scene_mates: Mapping[Path, Sequence[Path]] | None = None,
     ) -> PatchStore:  # fmt: skip
-        """Open the store for these pairs and settings, building it first if it does not exist."""
+        """Open the store for these pairs and settings, building it first if it does not exist. ``scene_mates``
+        (noisy file -> the other noisy shots of its scene, as :func:`denoise.data.pairs.scene_mates` gives them)
+        adds each sub-image's window of one of them, the first (the next shot of the scene), for Noise2Noise."""
         if not pairs:
             raise ValueError(f"{name}: no training pairs to put in a patch store")
-        key = store_key(pairs, size, stride, channels)
+        partners = {pair.noisy: scene_mates[pair.noisy][0] for pair in pairs} if scene_mates is not None else None
+        key = store_key(pairs, size, stride, channels, partners)
         folder = Path(cache_dir).expanduser() / f"{name}-{key}"
         if (folder / "index.json").is_file():
             return cls(folder)
         layout, too_small = [], []
         for pair in pairs:
-            height, width = min((image_size(p) for p in (pair.noisy, *pair.clean)), key=lambda s: s[0] * s[1])
+            files = (pair.noisy, *pair.clean, *([partners[pair.noisy]] if partners else []))
+            sizes = [image_size(p) for p in files]
+            height, width = min(s[0] for s in sizes), min(s[1] for s in sizes)
             boxes = [(t, left) for t in grid(height, size, stride) for left in grid(width, size, stride)]
             if not boxes:
                 too_small.append((pair, height, width))
@@ -139,26 +163,27 @@ class PatchStore:
         shutil.rmtree(temporary, ignore_errors=True)
         temporary.mkdir(parents=True)
         shape = (total, size, size, channels)
-        noisy_out = np.lib.format.open_memmap(temporary / "noisy.npy", mode="w+", dtype=dtype, shape=shape)
-        clean_out = np.lib.format.open_memmap(temporary / "clean.npy", mode="w+", dtype=dtype, shape=shape)
+        names = ("noisy", "clean", "noisy2") if partners else ("noisy", "clean")
+        outputs = [np.lib.format.open_memmap(temporary / f"{n}.npy", "w+", dtype=dtype, shape=shape) for n in names]
         entries, position = [], 0
         columns = [TextColumn(f"[bold]patch store {name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
         with Progress(*columns, disable=not progress) as bar:
             task = bar.add_task("pairs", total=len(layout))
             for pair, boxes in layout:
-                noisy, clean = _load_raw(pair, channels, dtype)
+                images = _load_raw(pair, channels, dtype, partners[pair.noisy] if partners else None)
                 for top, left in boxes:
-                    noisy_out[position] = crop(noisy, top, left, size)
-                    clean_out[position] = crop(clean, top, left, size)
+                    for output, image in zip(outputs, images, strict=False):
+                        output[position] = crop(image, top, left, size)
                     position += 1
                 entries.append({"name": pair.name, "dataset": pair.dataset, "first": position - len(boxes),
                                 "count": len(boxes)})  # fmt: skip
                 bar.advance(task)
-        noisy_out.flush()
-        clean_out.flush()
-        del noisy_out, clean_out
+        for output in outputs:
+            output.flush()
+        del outputs
         index = {"version": STORE_VERSION, "key": key, "size": size, "stride": stride, "channels": channels,
-                 "dtype": dtype.name, "patches": total, "pairs": entries}  # fmt: skip
+                 "dtype": dtype.name, "patches": total, "pairs": entries,
+                 "second_noisy": partners is not None}  # fmt: skip
         (temporary / "index.json").write_text(json.dumps(index, indent=1))
         try:
             temporary.rename(folder)
@@ -180,17 +205,20 @@ class StorePatches(Dataset):
 
     def __init__(
         self, stores: Sequence[PatchStore], dataset_weights: Sequence[float], patch_size: int,
-        samples_per_epoch: int, augment: bool = True, seed: int = 0,
+        samples_per_epoch: int, augment: bool = True, seed: int = 0, second_noisy: bool = False,
     ) -> None:  # fmt: skip
         """Sample ``index`` draws from its own generator (``seed`` and the global sample number), so it is the
-        same in any worker and after a resume."""
+        same in any worker and after a resume. ``second_noisy``: samples hold ``noisy2`` (stores built with
+        ``scene_mates``)."""
         for store in stores:
+            if second_noisy and not store.has_second_noisy:
+                raise ValueError(f"the patch store {store.folder} holds no second noisy shots (built without them)")
             if store.index["size"] < patch_size:
                 raise ValueError(f"data.patch_size={patch_size} exceeds the store's {store.index['size']} crops")
         self.stores, self.patch_size = list(stores), patch_size
         self.samples_per_epoch, self.augment = samples_per_epoch, augment
         self.store_weights = torch.tensor(dataset_weights, dtype=torch.float64)
-        self.seed = seed
+        self.seed, self.second_noisy = seed, second_noisy
 
     def __len__(self) -> int:
         return self.samples_per_epoch
@@ -199,14 +227,16 @@ class StorePatches(Dataset):
         generator = sample_generator(self.seed, index)
         store = self.stores[int(torch.multinomial(self.store_weights, 1, generator=generator))]
         item = int(torch.randint(0, store.count, (), generator=generator))
-        noisy_all, clean_all = store.arrays
+        arrays = store.arrays if self.second_noisy else store.arrays[:2]
         size = store.index["size"]
         top, left = random_crop_box(size, size, self.patch_size, generator)
-        noisy_patch = crop(noisy_all[item], top, left, self.patch_size)
-        clean_patch = crop(clean_all[item], top, left, self.patch_size)
+        patches = [crop(array[item], top, left, self.patch_size) for array in arrays]
         if self.augment:  # views: the one copy below makes each patch contiguous, flipped and rotated
             transform = int(torch.randint(0, 8, (), generator=generator))
-            noisy_patch, clean_patch = dihedral_view(noisy_patch, transform), dihedral_view(clean_patch, transform)
-        noisy, clean = _tensor(noisy_patch), _tensor(clean_patch)
+            patches = [dihedral_view(patch, transform) for patch in patches]
         dataset = store.index["pairs"][0]["dataset"] if store.index["pairs"] else ""
-        return {"noisy": noisy, "clean": clean, "name": f"{store.folder.name}/{item}", "dataset": dataset}
+        sample = {"noisy": _tensor(patches[0]), "clean": _tensor(patches[1]), "name": f"{store.folder.name}/{item}",
+                  "dataset": dataset}  # fmt: skip
+        if self.second_noisy:
+            sample["noisy2"] = _tensor(patches[2])
+        return sample

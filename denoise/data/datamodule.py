@@ -3,12 +3,14 @@ base owns batching, workers, samplers, the input check and the pair stream (``da
 subclass only says where its data comes from (``datamodule_synthetic.py``, ``datamodule_paired.py``)."""
 
 from denoise.data.datamodule_base import DenoiseDataModule, InputCheckError, PaddedToWorld, available_cores
+from denoise.data.datamodule_noisy import NoisyFolderDataModule
 from denoise.data.datamodule_paired import PairedDataModule
 from denoise.data.datamodule_synthetic import SyntheticDataModule
 
 __all__ = [
     "DenoiseDataModule",
     "InputCheckError",
+    "NoisyFolderDataModule",
     "PaddedToWorld",
     "PairedDataModule",
     "SyntheticDataModule",

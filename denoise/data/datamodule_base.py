@@ -136,6 +136,30 @@ class DenoiseDataModule(L.LightningDataModule):
         """Return the dataset of ``split`` (train, val or test)."""
         raise NotImplementedError
 
+    #: the batch keys this data can serve for training (``noisy2``: a second, independent noisy view)
+    can_serve: frozenset[str] = frozenset({"noisy", "clean"})
+    #: what the objective asked for (:meth:`serve`)
+    second_noisy = False
+    #: whether validation and test batches hold clean targets (scores need them)
+    has_clean = True
+
+    def serve(self, needs: frozenset[str] | set[str], objective: str = "the objective") -> None:
+        """Be told what the training objective reads (``model.objective``'s ``needs``), before setup: a second
+        noisy view is drawn only when asked for, and what this data cannot serve is an error that says which
+        objective needs what."""
+        missing = sorted(set(needs) - set(self.can_serve))
+        if missing:
+            raise ValueError(self.cannot_serve(missing, objective))
+        self.second_noisy = "noisy2" in needs
+
+    def cannot_serve(self, missing: list[str], objective: str) -> str:
+        what = {"clean": "clean target images", "noisy2": "a second, independent noisy shot of every scene"}
+        needed = " and ".join(what.get(key, key) for key in missing)
+        return (
+            f"model.objective={objective} needs {needed}, which {type(self).__name__} does not have; "
+            "objective=neighbor2neighbor or objective=noise2void learn from single noisy images"
+        )
+
     def input_problems(self, split: str) -> list[str]:
         """Everything wrong with ``split``'s inputs that can be seen without training: missing folders, files
         whose header cannot be read, pairs without partners or of different sizes, images smaller than a crop.

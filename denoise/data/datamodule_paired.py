@@ -11,7 +11,16 @@ from torch.utils.data import Dataset
 from denoise.data.cache import PatchStore, StorePatches
 from denoise.data.datamodule_base import DenoiseDataModule, size_or_problem
 from denoise.data.layout import Benchmark, Layout
-from denoise.data.pairs import BlockImages, ImagePair, PairImages, PairPatches, PairSample, load_pair, unique_pairs
+from denoise.data.pairs import (
+    BlockImages,
+    ImagePair,
+    PairImages,
+    PairPatches,
+    PairSample,
+    load_pair,
+    scene_mates,
+    unique_pairs,
+)
 
 
 class PairedDataModule(DenoiseDataModule):
@@ -74,10 +83,11 @@ class PairedDataModule(DenoiseDataModule):
         settings = {"size": int(self.store.get("size", 512)), "stride": int(self.store.get("stride", 384))}
         cache_dir = self.store.get("cache_dir") or ".cache/patches"
         return {
-            name: PatchStore.build(pairs, cache_dir, name, channels=self.channels, progress=progress, **settings)
+            name: PatchStore.build(pairs, cache_dir, name, channels=self.channels, progress=progress,
+                                   scene_mates=scene_mates(pairs) if self.second_noisy else None, **settings)
             for name, pairs in self.split_pairs("train").items()
             if pairs
-        }
+        }  # fmt: skip
 
     def prepare_data(self) -> None:
         """Build the patch stores once (Lightning calls this on one process per node, before ``setup``)."""
@@ -111,6 +121,24 @@ class PairedDataModule(DenoiseDataModule):
                     problems.append(f"pair {pair.name} ({files}) is smaller than data.patch_size={self.patch_size}")
         return problems
 
+    can_serve = frozenset({"noisy", "clean", "noisy2"})
+
+    def serve(self, needs: frozenset[str] | set[str], objective: str = "the objective") -> None:
+        """A second noisy view comes from the other shots of each training pair's scene: every dataset must have
+        them (the patch store then keeps one of them beside each sub-image)."""
+        super().serve(needs, objective)
+        if not self.second_noisy:
+            return
+        for name, pairs in self.split_pairs("train").items():
+            lonely = [pair for pair, mates in zip(pairs, scene_mates(pairs).values(), strict=True) if not mates]
+            if lonely:
+                raise ValueError(
+                    f"model.objective={objective} needs two independent noisy shots of every scene, but "
+                    f"{len(lonely)} of data.datasets.{name}'s {len(pairs)} training scenes have one (e.g. "
+                    f"{lonely[0].noisy}); SIDD Medium (_010/_011), NIND and RENOIR have several, or use "
+                    "objective=neighbor2neighbor or noise2void"
+                )
+
     def pair_count(self) -> int:
         return sum(len(unique_pairs(layout.splits())) for layout in self.layouts.values())
 
@@ -133,7 +161,8 @@ class PairedDataModule(DenoiseDataModule):
         if split == "train" and self.store.get("enabled", False):
             stores = self.patch_stores(progress=False)
             return StorePatches(list(stores.values()), [self.weights[name] for name in stores], self.patch_size,
-                                self.samples_per_epoch, self.augment, seed=self.run_seed)  # fmt: skip
+                                self.samples_per_epoch, self.augment, seed=self.run_seed,
+                                second_noisy=self.second_noisy)  # fmt: skip
         if split == "train":
             pairs, weights = [], []
             for name, members in self.split_pairs("train").items():
@@ -141,8 +170,9 @@ class PairedDataModule(DenoiseDataModule):
                 weights += [self.weights[name] / len(members)] * len(members)
             if not pairs:
                 raise ValueError(f"no training pairs in {sorted(self.layouts)}: every pair was held out")
+            mates = scene_mates(pairs) if self.second_noisy else None
             return PairPatches(pairs, self.channels, self.patch_size, self.samples_per_epoch, self.augment, weights,
-                               resize=self.resize, seed=self.run_seed)  # fmt: skip
+                               resize=self.resize, seed=self.run_seed, scene_mates=mates)  # fmt: skip
         parts: list[Dataset] = []
         for name, layout in self.layouts.items():
             blocks = None if self.resize else layout.blocks(split)

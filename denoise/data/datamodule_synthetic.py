@@ -27,6 +27,8 @@ from denoise.data.synthetic import (
 class SyntheticDataModule(DenoiseDataModule):
     """Clean photos plus synthetic noise: scikit-image's embedded photos by default, or the user's folders."""
 
+    can_serve = frozenset({"noisy", "clean", "noisy2"})  # a second noise draw of the same crop
+
     def __init__(
         self,
         noise: Mapping[str, Any],
@@ -79,7 +81,7 @@ class SyntheticDataModule(DenoiseDataModule):
         if split == "train":
             return RandomPatches(
                 images, names, self.noise, self.patch_size, self.samples_per_epoch, self.augment,
-                seed=self.run_seed, fixed=self.fixed_patches,
+                seed=self.run_seed, fixed=self.fixed_patches, second_noisy=self.second_noisy,
             )  # fmt: skip
         return NoisyImages(images, names, self.noise, seed=self.seed)
 
@@ -125,7 +127,7 @@ class SyntheticDataModule(DenoiseDataModule):
         if self._generator is None or self._generator.device != device:
             self._generator = torch.Generator(device=device)
         self._generator.manual_seed(mixed_seed(self.run_seed, rank, epoch, index))
-        batch = self._device_patches.draw(self.batch_size, device, self._generator)
+        batch = self._device_patches.draw(self.batch_size, device, self._generator, self.second_noisy)
         return self.augment_batch(batch) if self.mixup_alpha > 0 else batch
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:

@@ -4,7 +4,7 @@ the datasets that serve real noisy/clean pairs whatever layout found them."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,23 @@ class PairSample:
     noisy: np.ndarray
     clean: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+def scene_mates(pairs: Sequence[ImagePair]) -> dict[Path, list[Path]]:
+    """Every pair's noisy file -> the noisy files of the other pairs of its scene (same dataset and group):
+    independent shots of the same scene (SIDD's _010 and _011, NIND's ISOs, a RENOIR batch's images), in the
+    scene's order starting after the pair's own (so taking each one's first pairs every shot with another)."""
+    by_scene: dict[tuple[str, str], list[Path]] = {}
+    for pair in pairs:
+        shots = by_scene.setdefault((pair.dataset, pair.group), [])
+        if pair.noisy not in shots:
+            shots.append(pair.noisy)
+    mates = {}
+    for pair in pairs:
+        shots = by_scene[(pair.dataset, pair.group)]
+        position = shots.index(pair.noisy)
+        mates[pair.noisy] = shots[position + 1 :] + shots[:position]
+    return mates
 
 
 def unique_pairs(pairs_by_split: dict[str, list[ImagePair]]) -> list[ImagePair]:
@@ -109,16 +126,18 @@ class PairPatches(Dataset):
         weights: Sequence[float] | None = None,
         resize: int | None = None,
         seed: int = 0,
+        scene_mates: Mapping[Path, Sequence[Path]] | None = None,
     ) -> None:
         """``samples_per_epoch=None``: an epoch is one pass over the pairs (each once, in the sampler's shuffled
         order) instead of that many weighted draws. Sample ``index`` draws from its own generator (``seed`` and
-        the global sample number): the same in any process and after a resume."""
+        the global sample number): the same in any process and after a resume. ``scene_mates`` (noisy file ->
+        the other noisy shots of its scene) adds ``noisy2``, one of them cropped alike (Noise2Noise)."""
         if not pairs:
             raise ValueError("the training split holds no pairs")
         self.pairs, self.channels, self.patch_size = list(pairs), channels, patch_size
         self.samples_per_epoch, self.augment, self.resize = samples_per_epoch, augment, resize
         self.weights = torch.as_tensor(weights if weights is not None else [1.0] * len(pairs), dtype=torch.float64)
-        self.seed = seed
+        self.seed, self.scene_mates = seed, scene_mates
         # one pass over the pairs: the sample's position picks the pair, so the sampler shuffles positions
         self.picks_by_position = samples_per_epoch is None
 
@@ -132,14 +151,24 @@ class PairPatches(Dataset):
         else:
             pair = self.pairs[int(torch.multinomial(self.weights, 1, generator=generator))]
         noisy, clean = load_pair(pair, self.channels, self.resize)
+        second = None
+        if self.scene_mates is not None:
+            mates = self.scene_mates[pair.noisy]
+            other = mates[int(torch.randint(0, len(mates), (), generator=generator))]
+            second = read_image(other, self.channels)
+            second = resize_square(second, self.resize) if self.resize else second
+            height, width = (min(a.shape[i] for a in (noisy, second)) for i in (0, 1))  # a few pixels may differ
+            noisy, clean, second = (a[:height, :width] for a in (noisy, clean, second))
         if min(noisy.shape[:2]) < self.patch_size:
             raise ValueError(f"pair {pair.name} is {noisy.shape[0]}x{noisy.shape[1]}, smaller than data.patch_size")
         top, left = random_crop_box(noisy.shape[0], noisy.shape[1], self.patch_size, generator)
-        noisy_t = array2tensor(crop(noisy, top, left, self.patch_size))
-        clean_t = array2tensor(crop(clean, top, left, self.patch_size))
+        images = [array2tensor(crop(a, top, left, self.patch_size)) for a in (noisy, clean, second) if a is not None]
         if self.augment:
-            noisy_t, clean_t = random_dihedral(noisy_t, clean_t, generator=generator)
-        return {"noisy": noisy_t, "clean": clean_t, "name": pair.name, "dataset": pair.dataset}
+            images = list(random_dihedral(*images, generator=generator))
+        sample = {"noisy": images[0], "clean": images[1], "name": pair.name, "dataset": pair.dataset}
+        if second is not None:
+            sample["noisy2"] = images[2]
+        return sample
 
 
 class PairImages(Dataset):

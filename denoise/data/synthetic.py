@@ -96,7 +96,10 @@ class RandomPatches(Dataset):
         augment: bool = True,
         seed: int = 0,
         fixed: bool = False,
+        second_noisy: bool = False,
     ) -> None:
+        """``second_noisy``: each sample also holds ``noisy2``, an independent second noise draw of the same crop
+        (the target of Noise2Noise)."""
         for image, name in zip(images, names, strict=True):
             if min(image.shape[:2]) < patch_size:
                 raise ValueError(
@@ -106,7 +109,7 @@ class RandomPatches(Dataset):
         self.images, self.names = list(images), list(names)
         self.noise, self.patch_size = noise, patch_size
         self.samples_per_epoch, self.augment = samples_per_epoch, augment
-        self.seed, self.fixed = seed, fixed
+        self.seed, self.fixed, self.second_noisy = seed, fixed, second_noisy
 
     def __len__(self) -> int:
         return self.samples_per_epoch
@@ -119,7 +122,10 @@ class RandomPatches(Dataset):
         clean = array2tensor(crop(image, top, left, self.patch_size))
         if self.augment:
             (clean,) = random_dihedral(clean, generator=generator)
-        return {"noisy": self.noise(clean, generator), "clean": clean, "name": self.names[pick]}
+        sample = {"noisy": self.noise(clean, generator), "clean": clean, "name": self.names[pick]}
+        if self.second_noisy:
+            sample["noisy2"] = self.noise(clean, generator)
+        return sample
 
 
 class NoisyImages(Dataset):
@@ -206,10 +212,16 @@ class DevicePatches:
         )
         return self.flat[index].to(torch.float32) / self.scale
 
-    def draw(self, batch_size: int, device: torch.device, generator: torch.Generator | None = None) -> dict:
-        """A training batch: ``noisy`` and ``clean``, ``B x C x p x p`` on ``device``."""
+    def draw(
+        self, batch_size: int, device: torch.device, generator: torch.Generator | None = None, second: bool = False
+    ) -> dict:
+        """A training batch: ``noisy`` and ``clean``, ``B x C x p x p`` on ``device`` (and ``noisy2``, a second
+        independent noise draw, with ``second``)."""
         clean = self.clean(batch_size, device, generator)
-        return {"noisy": self.noise.batch(clean, generator), "clean": clean}
+        batch = {"noisy": self.noise.batch(clean, generator), "clean": clean}
+        if second:
+            batch["noisy2"] = self.noise.batch(clean, generator)
+        return batch
 
 
 def _uniform_below(limits: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from denoise.data.datamodule import PairedDataModule
 from denoise.eda import run as run_eda
+from denoise.specs import build
 from denoise.tasks.compose import instantiate, run_dir
 from denoise.tasks.wrapper import task_wrapper
 
@@ -38,6 +39,8 @@ def prepare(cfg: DictConfig) -> dict[str, Any]:
     datamodule = instantiate(cfg.data)
     if not isinstance(datamodule, PairedDataModule):
         raise ValueError(f"data={cfg.data._target_}: this dataset has no patch store (only real-pair datasets do)")
+    objective = build(cfg.model.objective, what="model.objective")
+    datamodule.serve(objective.needs, objective.name)  # noise2noise: the store keeps a second shot per sub-image
     stores = datamodule.patch_stores()
     table = Table(title="patch stores")
     for column in ("dataset", "pairs", "sub-images", "size", "dtype", "GB", "folder"):

@@ -182,6 +182,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             "nothing to evaluate: give ckpt_path=PATH (or ckpt_paths=[A,B]) and/or filters=[bm3d,...] or filters=all"
         )
     datamodule: DenoiseDataModule = instantiate(cfg.data)
+    if not datamodule.has_clean:
+        raise ValueError(
+            f"evaluate.py scores outputs against clean images, and {type(datamodule).__name__} (data=noisy_folder) "
+            "has none: denoise the images with `denoise-predict CKPT DIR -o OUT`, or see the noise levels estimated "
+            "without ground truth (val/noise_in, val/noise_out) in the training run's results.json"
+        )
     device = resolve_device(cfg.get("device", "auto"))
     models = load_models(cfg, datamodule, device)
     sigma = filter_sigma(cfg, datamodule)

@@ -28,6 +28,15 @@ log = logging.getLogger(__name__)
 TEST_KEYS = ("test/psnr", "test/ssim", "test/psnr_noisy", "test/ssim_noisy")
 
 
+def keep_newest_without_ground_truth(callbacks: list[Callback]) -> None:
+    """Without clean images there is no val/psnr to pick a best checkpoint by: the checkpoint that would watch it
+    keeps the newest weights instead (and the test runs on them)."""
+    for callback in callbacks:
+        if isinstance(callback, ModelCheckpoint) and callback.monitor == "val/psnr":
+            callback.monitor, callback.filename = None, "epoch{epoch:03d}"
+            log.info("No clean images: checkpoints keep the newest weights (no val/psnr to choose the best by)")
+
+
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if isinstance(v, torch.Tensor | float | int)}
 
@@ -73,10 +82,19 @@ def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
             f"model.net.in_channels={network_channels} but the data gives {datamodule.channels}-channel images "
             f"(data.grayscale={datamodule.grayscale}); leave model.net.in_channels at ${{data.channels}}"
         )
+    # what the objective learns from, before the data is set up: a second noisy shot only when asked for
+    datamodule.serve(model.objective.needs, model.objective.name)
     loggers: list[Logger] = instantiate_group(cfg.get("logger"), "logger")
     callbacks: list[Callback] = instantiate_group(cfg.get("callbacks"), "callbacks")
     if not loggers:  # Lightning refuses an LR monitor without a logger
         callbacks = [cb for cb in callbacks if not isinstance(cb, LearningRateMonitor)]
+    if not datamodule.has_clean:
+        log.warning(
+            "%s has no clean images: validation and test report the noise level estimated in the input and the "
+            "output (val/noise_in, val/noise_out; 0-255), not PSNR or SSIM",
+            type(datamodule).__name__,
+        )
+        keep_newest_without_ground_truth(callbacks)
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
@@ -113,7 +131,13 @@ def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
 
     optimized = cfg.get("optimized_metric")
     value = val_metrics.get(optimized) if optimized else None
-    if optimized and value is None and cfg.get("train", True):
+    if optimized and value is None and cfg.get("train", True) and not datamodule.has_clean:
+        log.warning(
+            "optimized_metric=%s needs clean images, which %s does not have; a sweeper gets no value for this run",
+            optimized,
+            type(datamodule).__name__,
+        )
+    elif optimized and value is None and cfg.get("train", True):
         log.warning(
             "optimized_metric=%s was never logged (did validation run? an epoch needs at least one batch of "
             "data.batch_size); a sweeper gets no value for this run",
@@ -121,7 +145,7 @@ def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
         )
     if trainer.is_global_zero:
         results = {key: test_metrics.get(key) for key in TEST_KEYS}
-        results.update({k: v for k, v in test_metrics.items() if k.startswith("test/") and k.count("/") == 2})
+        results.update({k: v for k, v in test_metrics.items() if k.startswith("test/")})
         results.update(
             {
                 "ckpt_path": best_path,
@@ -134,15 +158,22 @@ def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
                 "val/psnr_noisy": val_metrics.get("val/psnr_noisy"),
                 "precision": str(cfg.trainer.precision),
                 "metrics": dict(model.hparams.metrics),
+                "objective": model.objective.describe(),
                 "eval_precision": str(model.hparams.inference["precision"]),
                 "optimized_metric": optimized,
                 "optimized_value": value,
             }
         )
         write_json(out / "results.json", results)
+        network = cfg.model.net._target_.rsplit(".", 1)[-1]
         if all(results.get(k) is not None for k in TEST_KEYS):
-            rows = method_rows(results, cfg.model.net._target_.rsplit(".", 1)[-1])
+            rows = method_rows(results, network)
             print_table(f"test results ({out})", rows, ("method", "psnr", "ssim", "psnr_gain", "ssim_gain"))
+        elif results.get("test/noise_in") is not None:
+            rows = [{"method": "noisy input", "noise_sigma": results["test/noise_in"]},
+                    {"method": network, "noise_sigma": results["test/noise_out"]}]  # fmt: skip
+            print_table(f"test results without ground truth: estimated noise sigma, 0-255 ({out})", rows,
+                        ("method", "noise_sigma"))  # fmt: skip
         log.info("Results: %s", out / "results.json")
         for command in filter(None, sync_commands):
             log.info("W&B ran offline; upload this run with: %s", command)

@@ -23,6 +23,7 @@ GROUPS = [
     "model",
     "optimizer",
     "scheduler",
+    "objective",
     "callbacks",
     "logger",
     "trainer",
@@ -64,6 +65,8 @@ def required_paths(group: str, option: str, tmp_path: Path) -> list[str]:
         return [f"data.root={make_sidd(tmp_path / 'sidd', scenes=['0001_001_S6_00100_00060_3200_L'])}"]
     if (group, option) == ("data", "paired"):
         return [f"data.noisy_dir={tmp_path / 'noisy'}", f"data.clean_dir={tmp_path / 'clean'}"]
+    if (group, option) == ("data", "noisy_folder"):
+        return [f"data.noisy_dir={tmp_path / 'noisy'}"]
     return []
 
 
@@ -88,7 +91,8 @@ def test_option_lists_are_complete() -> None:
     assert {"wandb", "csv", "tensorboard", "none"} <= set(options("logger"))
     assert {"fast_dev_run", "overfit", "limit"} <= set(options("debug"))
     assert {"gaussian", "poisson_gaussian"} <= set(options("noise"))
-    assert {"synthetic", "sidd", "renoir", "nind", "paired", "real"} <= set(options("data"))
+    assert {"synthetic", "sidd", "renoir", "nind", "paired", "real", "noisy_folder"} <= set(options("data"))
+    assert set(options("objective")) == {"supervised", "noise2noise", "neighbor2neighbor", "noise2void"}
     assert {"adam", "adamw"} <= set(options("optimizer"))
     assert {"cosine", "step", "constant"} <= set(options("scheduler"))
     assert "quickstart" in options("experiment")
