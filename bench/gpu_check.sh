@@ -12,6 +12,8 @@
 #                         with host syncs per step counted by torch.cuda.set_sync_debug_mode
 #   overhead_cuda_compile.json   the same for DnCNN with model.compile=true (works, and its speed-up)
 #   inference.json        tiled against whole 12-MP inference (NAFNet, RED30)
+#   inference_batched.json   the same with 8 tiles a forward in bf16 (issue 17: goal >= 0.8x the whole speed at
+#                         a tenth of its memory or less)
 #   dncnn_train/          python train.py trainer=gpu model=dncnn on Train400, tested on BSD68 (results.json,
 #                         csv/metrics.csv, train.log): steps/s, minutes, PSNR and SSIM
 #   summary.txt           every step's exit status and wall time
@@ -51,7 +53,7 @@ if [ "$quick" = 1 ]; then
     compile_limit=300; compile_steps=8  # inductor on a CPU compiles slowly
 else
     sets=(set12 bsd68); mp_args=(); oh_args=(--steps 200 --rounds 3); inf_args=(--models nafnet rednet)
-    train_time=00:00:02:15; train_size=(data.batch_size=128 data.samples_per_epoch=128000 trainer.max_epochs=30)
+    train_time=00:00:01:45; train_size=(data.batch_size=128 data.samples_per_epoch=128000 trainer.max_epochs=30)
     compile_limit=90; compile_steps=200
 fi
 
@@ -63,8 +65,10 @@ step overhead 90 python3 bench/overhead.py --device "$device" "${oh_args[@]}" --
 step overhead_compile "$compile_limit" python3 bench/overhead.py --device "$device" --models dncnn --compile --rounds 1 \
     --steps "$compile_steps" --json "$out/overhead_${device}_compile.json"
 step inference 35 python3 bench/inference.py --device "$device" "${inf_args[@]}" --json "$out/inference.json"
+step inference_batched 30 python3 bench/inference.py --device "$device" "${inf_args[@]}" --tile-batch 8 \
+    --precision "$([ "$device" = cuda ] && echo bf16 || echo fp32)" --json "$out/inference_batched.json"
 # DnCNN-S on Train400 (40x40 gray crops, batch 128), tested on BSD68; reference: BM3D 28.57 dB, the authors' 29.23
-step dncnn_train 175 python3 train.py trainer=gpu "trainer.accelerator=$([ "$device" = cuda ] && echo gpu || echo cpu)" \
+step dncnn_train 145 python3 train.py trainer=gpu "trainer.accelerator=$([ "$device" = cuda ] && echo gpu || echo cpu)" \
     model=dncnn data.grayscale=true "data.train_dirs=[../shared/data/train400]" "data.val_dirs=[../shared/data/set12]" \
     "data.test_dirs=[../shared/data/bsd68]" data.patch_size=40 data.on_device=true "${train_size[@]}" \
     "trainer.max_time=$train_time" trainer.log_every_n_steps=50 logger=csv "hydra.run.dir=$out/dncnn_train"

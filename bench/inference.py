@@ -63,7 +63,8 @@ def worker(job: dict[str, Any]) -> dict[str, Any]:
     image = torch.rand(1, 3, job["height"], job["width"])  # the photo stays in host memory, as in predict
     start = time.perf_counter()
     with torch.inference_mode():
-        out = denoise_image(net, image, tile=job["tile"], overlap=job["overlap"])
+        out = denoise_image(net, image, tile=job["tile"], overlap=job["overlap"], tile_batch=job.get("tile_batch", 1),
+                            precision=job.get("precision", "fp32"))  # fmt: skip
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
@@ -79,8 +80,12 @@ def worker(job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def measure(spec: dict, height: int, width: int, tile: int, overlap: int, device: str) -> dict[str, Any]:
-    job = {"spec": spec, "height": height, "width": width, "tile": tile, "overlap": overlap, "device": device}
+def measure(
+    spec: dict, height: int, width: int, tile: int, overlap: int, device: str, tile_batch: int = 1,
+    precision: str = "fp32",
+) -> dict[str, Any]:  # fmt: skip
+    job = {"spec": spec, "height": height, "width": width, "tile": tile, "overlap": overlap, "device": device,
+           "tile_batch": tile_batch, "precision": precision}  # fmt: skip
     cmd = [sys.executable, __file__, "--worker", json.dumps(job)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -119,6 +124,8 @@ def main() -> None:
     parser.add_argument("--megapixels", type=float, default=12.0)
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--overlap", type=int, default=32)
+    parser.add_argument("--tile-batch", type=int, default=1, help="tiles a forward (denoise-predict --tile-batch)")
+    parser.add_argument("--precision", default="fp32", help="fp32, bf16 or fp16 (the evaluation precision)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument(
         "--budget-gib",
@@ -147,11 +154,11 @@ def main() -> None:
         task = progress.add_task("models", total=len(specs))
         for name, spec in specs.items():
             progress.update(task, description=f"{name}: tiled {height}x{width}")
-            tiled = measure(spec, height, width, args.tile, args.overlap, args.device)
+            tiled = measure(spec, height, width, args.tile, args.overlap, args.device, args.tile_batch, args.precision)
             progress.update(task, description=f"{name}: sizing the whole image")
             whole_h, whole_w, sizing = whole_size(spec, args.megapixels, budget, args.device)
             progress.update(task, description=f"{name}: whole {whole_h}x{whole_w}")
-            whole = measure(spec, whole_h, whole_w, 0, 0, args.device)
+            whole = measure(spec, whole_h, whole_w, 0, 0, args.device, precision=args.precision)
             rows.append({"model": name, "tiled": tiled, "whole": whole, "whole_sizing": sizing})
             progress.advance(task)
 
@@ -168,7 +175,8 @@ def main() -> None:
 
     memory = "peak GPU MiB" if args.device.startswith("cuda") else "peak RSS MiB"
     table = Table(
-        title=f"inference, {args.megapixels:g} MP RGB, tile {args.tile} overlap {args.overlap}, {args.device}"
+        title=f"inference, {args.megapixels:g} MP RGB, tile {args.tile} overlap {args.overlap} x{args.tile_batch} a "
+        f"forward, {args.precision}, {args.device}"
     )
     for column in (
         "model",

@@ -35,7 +35,9 @@ class Method:
 
     label: str
     kind: str  # "filter" or "model"
-    run: Callable[[torch.Tensor], torch.Tensor]
+    #: ``run(noisy, known_level)``: ``known_level`` is the data's own noise level map where it has one (synthetic
+    #: noise), for networks that take a level; None elsewhere
+    run: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
     source: str = ""
 
 
@@ -45,7 +47,7 @@ def filter_method(name: str, spec: Mapping[str, Any], sigma: float | None) -> Me
     label = str(spec.pop("label", name))
     function = build({**spec, "_partial_": True}, what=f"filter.{name}")
 
-    def run(noisy: torch.Tensor) -> torch.Tensor:
+    def run(noisy: torch.Tensor, known_level: torch.Tensor | None = None) -> torch.Tensor:
         outputs = []
         for image in noisy.detach().float().cpu():
             denoised = function(np.ascontiguousarray(image.permute(1, 2, 0).numpy()), sigma=sigma)
@@ -63,12 +65,19 @@ def model_method(
     overlap: int = 32,
     ensemble: bool = False,
     precision: str = "fp32",
+    noise_level: str | float = "auto",
+    memory_budget_mb: float | None = None,
+    tile_batch: int = 1,
 ) -> Method:
     """A network as a method, run through :func:`denoise.inference.denoise_image` (padding, tiles, ensemble,
-    precision)."""
+    precision, the noise level of networks that take one)."""
 
-    def run(noisy: torch.Tensor) -> torch.Tensor:
-        return denoise_image(net, noisy, tile=tile, overlap=overlap, ensemble=ensemble, precision=precision)
+    def run(noisy: torch.Tensor, known_level: torch.Tensor | None = None) -> torch.Tensor:
+        return denoise_image(
+            net, noisy, tile=tile, overlap=overlap, ensemble=ensemble, precision=precision,
+            noise_level=noise_level, known_level=known_level, memory_budget_mb=memory_budget_mb,
+            tile_batch=tile_batch,
+        )  # fmt: skip
 
     return Method(label, "model", run, source=source)
 
@@ -182,7 +191,8 @@ def compare(
             for method in methods:
                 progress.update(task, description=f"{name}: {method.label}")
                 start = time.perf_counter()
-                denoised = method.run(noisy)
+                known = batch.get("noise_level")
+                denoised = method.run(noisy, known.to(device) if known is not None else None)
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 elapsed = time.perf_counter() - start

@@ -21,9 +21,10 @@ from torchmetrics import MeanMetric
 
 from denoise.data.io import tensor2uint
 from denoise.finite_guard import FiniteLossGuard
-from denoise.inference import denoise_image
+from denoise.inference import apply_tlc, denoise_image, takes_noise_level
 from denoise.losses import get_loss
 from denoise.metrics import Convention, estimated_noise_level, image_metrics
+from denoise.models.noise_map import estimate_noise_level, noise_level_map
 from denoise.objectives import Objective, objective_spec
 from denoise.precision import check_precision, exact_float
 from denoise.preemption import collect_rng_states, restore_rng_states
@@ -32,7 +33,19 @@ from denoise.specs import build, to_plain
 METRICS = ("psnr", "ssim", "psnr_noisy", "ssim_noisy", "loss", "noise_in", "noise_out")
 #: how validation/test images run (denoise/inference.py): whole, or in overlapping tiles; x8 ensemble; the
 #: network's precision there (fp32: IEEE float32 whatever trainer.precision trains with, or bf16/fp16)
-DEFAULT_INFERENCE = {"tile": 0, "overlap": 32, "ensemble": False, "precision": "fp32"}
+#: ``noise_level`` (networks that take one, FFDNet and DRUNet): ``auto`` (the data's known level where it has one,
+#: else estimated), ``known`` (the data's, an error where there is none), ``estimate``, or a number (0-255 scale)
+DEFAULT_INFERENCE = {
+    "tile": 0,
+    "overlap": 32,
+    "ensemble": False,
+    "precision": "fp32",
+    "noise_level": "auto",
+    "memory_budget_mb": None,
+    "tile_batch": 1,
+    "tlc": False,
+    "tlc_size": None,
+}
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
 
 
@@ -72,6 +85,8 @@ class DenoiseModule(L.LightningModule):
             }
         )
         self.net: nn.Module = build(self.hparams.net, what="model.net")
+        if inference["tlc"]:  # local statistics on whole images; crops of the training size are unchanged
+            apply_tlc(self.net, inference["tlc_size"], self.hparams.net.get("in_channels"))
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         if compile:  # in place (nn.Module.compile): parameter names, hence checkpoints, stay free of _orig_mod.
@@ -98,9 +113,16 @@ class DenoiseModule(L.LightningModule):
                     if key not in self.stage_metrics:
                         self.stage_metrics[key] = MeanMetric().to(self.device)
 
-    def forward(self, noisy: torch.Tensor) -> torch.Tensor:
+    @property
+    def takes_noise_level(self) -> bool:
+        """Whether the network reads a noise-level map (FFDNet, DRUNet)."""
+        return takes_noise_level(self.net)
+
+    def forward(self, noisy: torch.Tensor, noise_level: torch.Tensor | None = None) -> torch.Tensor:
         """Denoise a batch of any height and width (padded to the network's multiple, cropped back; tiled
-        above ``inference.tile`` pixels a side), in ``inference.precision`` whatever the training precision."""
+        above ``inference.tile`` pixels a side), in ``inference.precision`` whatever the training precision.
+        ``noise_level``: the data's known noise level (a ``B x 1 x H x W`` map, [0, 1] scale), for networks that
+        take one; ``inference.noise_level`` says whether it, an estimate or a fixed number is used."""
         options = {**DEFAULT_INFERENCE, **(self.hparams.get("inference") or {})}
         noisy = noisy.contiguous(memory_format=self.memory_format)
         return denoise_image(
@@ -110,14 +132,33 @@ class DenoiseModule(L.LightningModule):
             int(options["overlap"]),
             bool(options["ensemble"]),
             precision=str(options["precision"]),
+            noise_level=options["noise_level"],
+            known_level=noise_level,
+            memory_budget_mb=options["memory_budget_mb"],
+            tile_batch=int(options["tile_batch"]),
         )
 
     def _net(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.contiguous(memory_format=self.memory_format))
 
+    def _training_net(self, batch: Mapping[str, Any]):
+        """The network an objective calls; a noise-level network gets the batch's known level map (synthetic
+        noise) or its estimate (real noise), per image when the objective's input is another size."""
+        if not self.takes_noise_level:
+            return self._net
+        noisy = batch["noisy"]
+        known = batch.get("noise_level")
+        level = noise_level_map(known if known is not None else estimate_noise_level(noisy), noisy)
+
+        def net(x: torch.Tensor) -> torch.Tensor:
+            x_level = level if x.shape[-2:] == level.shape[-2:] else level.mean(dim=(-2, -1), keepdim=True)
+            return self.net(x.contiguous(memory_format=self.memory_format), noise_level_map(x_level, x))
+
+        return net
+
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         progress = self.global_step / max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer else 1.0
-        loss = self.objective(self._net, batch, self.loss_fn, progress)
+        loss = self.objective(self._training_net(batch), batch, self.loss_fn, progress)
         self._finite_guard.record(loss, self.global_step, self.current_epoch, batch_idx)
         # not in the progress bar through Lightning, which would copy it to the host every step (ProgressBar
         # shows it from the logging steps instead)
@@ -146,7 +187,7 @@ class DenoiseModule(L.LightningModule):
 
     def _evaluate(self, batch: Mapping[str, Any], stage: str) -> torch.Tensor:
         noisy, clean = batch["noisy"], batch.get("clean")
-        denoised = self(noisy).float().clamp(0.0, 1.0)
+        denoised = self(noisy, batch.get("noise_level")).float().clamp(0.0, 1.0)
         if clean is None:  # no ground truth (data=noisy_folder): the noise level left, against the input's
             values = {"noise_in": estimated_noise_level(noisy), "noise_out": estimated_noise_level(denoised)}
         else:

@@ -65,6 +65,9 @@ EXTRAS = {
     "hydra_plugins.hydra_submitit_launcher": "slurm",
     "hydra_plugins.hydra_optuna_sweeper": "search",
     "tensorboard": "tensorboard",
+    "onnx": "export",
+    "onnxscript": "export",
+    "onnxruntime": "export",
 }
 
 

@@ -1,7 +1,8 @@
 """The model-width part of ``hparams_search=optuna``, which depends on the architecture.
 
 Hydra's Optuna sweeper takes fixed parameter names, but the width of each network has its own name
-(``channels`` for REDNet, DnCNN and the autoencoder, ``width`` for PRIDNet and NAFNet, ``widths`` for MWCNN).
+(``channels`` for REDNet, DnCNN, FFDNet and the autoencoder, ``width`` for PRIDNet and NAFNet, ``widths`` for
+MWCNN and DRUNet, ``dim`` for Restormer, ``embed_dim`` for SwinIR).
 The sweeper calls :func:`model_width` once per trial (``custom_search_space``) to search half, the same and
 twice the configured width under the right name.
 """
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 #: width parameters of the network spec, in the order they are looked for
-WIDTH_KEYS = ("channels", "width", "widths")
+WIDTH_KEYS = ("channels", "width", "widths", "dim", "embed_dim")
 #: multiples of the configured width that a trial may pick
 SCALES = (0.5, 1.0, 2.0)
 

@@ -28,14 +28,15 @@ from denoise.tasks.compose import CONF_DIR, model_specs
 def measure(net: torch.nn.Module, size: int, channels: int, repeats: int) -> dict[str, float]:
     net.eval()
     x = torch.rand(1, channels, size, size)
+    inputs = (x, 25 / 255) if getattr(net, "takes_noise_level", False) else (x,)  # FFDNet, DRUNet: a level too
     with FlopCounterMode(display=False) as counter:
-        net(x)
+        net(*inputs)
     macs = counter.get_total_flops() / 2
-    net(x)  # warm-up
+    net(*inputs)  # warm-up
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        net(x)
+        net(*inputs)
         times.append(time.perf_counter() - start)
     return {
         "parameters": sum(p.numel() for p in net.parameters()),

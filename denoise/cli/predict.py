@@ -33,6 +33,28 @@ def build_parser() -> argparse.ArgumentParser:
         choices=EVAL_PRECISIONS,
         help="fp32 (IEEE float32, the same result on every device; default) or bf16/fp16 (faster on a GPU)",
     )
+    parser.add_argument(
+        "--noise-level",
+        default="estimate",
+        help="for networks that take a noise level (FFDNet, DRUNet): estimate (per image, default) or a sigma on "
+        "the 0-255 scale, e.g. 25",
+    )
+    parser.add_argument(
+        "--tlc",
+        type=int,
+        metavar="CROP",
+        help="TLC: make global pooling/attention (NAFNet, PRIDNet, Restormer) local, for a network trained on CROP "
+        "x CROP crops",
+    )
+    parser.add_argument(
+        "--tile-batch", type=int, default=1, help="tiles a forward (a GPU runs a batch about as fast as one)"
+    )
+    parser.add_argument(
+        "--memory-budget-mb",
+        type=float,
+        help="on the CPU: tile images whose estimated activations exceed this many MB (on a GPU an out-of-memory "
+        "error is retried in tiles anyway)",
+    )
     return parser
 
 
@@ -50,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             gray=args.gray,
             device=args.device,
             precision=args.precision,
+            noise_level=args.noise_level,
+            memory_budget_mb=args.memory_budget_mb,
+            tlc=args.tlc,
+            tile_batch=args.tile_batch,
         )
     except (CheckpointError, ImageReadError, FileNotFoundError, NotADirectoryError, ValueError) as err:
         print(f"denoise-predict: error: {err}", file=sys.stderr)

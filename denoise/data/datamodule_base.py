@@ -140,6 +140,9 @@ class DenoiseDataModule(L.LightningDataModule):
     can_serve: frozenset[str] = frozenset({"noisy", "clean"})
     #: what the objective asked for (:meth:`serve`)
     second_noisy = False
+    #: batches carry ``noise_level`` (the noise's known standard deviation map), asked for by noise-level-map
+    #: networks where the data knows it (synthetic noise); elsewhere the network's level is estimated
+    noise_levels = False
     #: whether validation and test batches hold clean targets (scores need them)
     has_clean = True
 
@@ -147,10 +150,11 @@ class DenoiseDataModule(L.LightningDataModule):
         """Be told what the training objective reads (``model.objective``'s ``needs``), before setup: a second
         noisy view is drawn only when asked for, and what this data cannot serve is an error that says which
         objective needs what."""
-        missing = sorted(set(needs) - set(self.can_serve))
+        missing = sorted(set(needs) - set(self.can_serve) - {"noise_level"})  # a level can be estimated instead
         if missing:
             raise ValueError(self.cannot_serve(missing, objective))
         self.second_noisy = "noisy2" in needs
+        self.noise_levels = "noise_level" in needs and "noise_level" in self.can_serve
 
     def cannot_serve(self, missing: list[str], objective: str) -> str:
         what = {"clean": "clean target images", "noisy2": "a second, independent noisy shot of every scene"}

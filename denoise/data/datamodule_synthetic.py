@@ -27,7 +27,8 @@ from denoise.data.synthetic import (
 class SyntheticDataModule(DenoiseDataModule):
     """Clean photos plus synthetic noise: scikit-image's embedded photos by default, or the user's folders."""
 
-    can_serve = frozenset({"noisy", "clean", "noisy2"})  # a second noise draw of the same crop
+    #: a second noise draw of the same crop; the noise's known level (for noise-level-map networks)
+    can_serve = frozenset({"noisy", "clean", "noisy2", "noise_level"})
 
     def __init__(
         self,
@@ -82,8 +83,9 @@ class SyntheticDataModule(DenoiseDataModule):
             return RandomPatches(
                 images, names, self.noise, self.patch_size, self.samples_per_epoch, self.augment,
                 seed=self.run_seed, fixed=self.fixed_patches, second_noisy=self.second_noisy,
+                noise_levels=self.noise_levels,
             )  # fmt: skip
-        return NoisyImages(images, names, self.noise, seed=self.seed)
+        return NoisyImages(images, names, self.noise, seed=self.seed, noise_levels=self.noise_levels)
 
     def pair_count(self) -> int:
         return sum(len(resolve_files(self.dirs[split], split)) for split in ("train", "val", "test"))
@@ -127,7 +129,9 @@ class SyntheticDataModule(DenoiseDataModule):
         if self._generator is None or self._generator.device != device:
             self._generator = torch.Generator(device=device)
         self._generator.manual_seed(mixed_seed(self.run_seed, rank, epoch, index))
-        batch = self._device_patches.draw(self.batch_size, device, self._generator, self.second_noisy)
+        batch = self._device_patches.draw(
+            self.batch_size, device, self._generator, self.second_noisy, self.noise_levels
+        )
         return self.augment_batch(batch) if self.mixup_alpha > 0 else batch
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:

@@ -1,6 +1,9 @@
 """Synthetic noise models: ``noisy = clean + noise`` on images in [0, 1].
 
 Noise levels are given on the 0-255 scale, as papers quote them (sigma = 25 means N(0, (25/255)^2)).
+``draw``/``draw_batch`` also return the noise's standard deviation at every pixel on the [0, 1] scale (a
+``1 x H x W`` map per image: constant for Gaussian noise, ``sqrt(a * clean + sigma^2)`` for Poisson-Gaussian):
+the known level that noise-level-map networks (FFDNet, DRUNet) are fed in training, from the same draws.
 A level may be a fixed number or a ``[low, high]`` range; a range draws one level per image, uniformly,
 for blind training. Each call takes a ``torch.Generator`` so validation and test noise can be drawn from
 a fixed per-image seed and every run scores the same noisy images.
@@ -52,16 +55,27 @@ class GaussianNoise:
         self.clip = clip
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.draw(clean, generator)[0]
+
+    def draw(self, clean: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``C x H x W`` clean -> (noisy, the ``1 x H x W`` map of the noise's standard deviation)."""
         sigma = _draw(self.sigma, generator) / 255.0
         noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype) * sigma
         noisy = clean + noise
-        return noisy.clamp(0.0, 1.0) if self.clip else noisy
+        level = torch.full((1, *clean.shape[-2:]), sigma, dtype=clean.dtype)
+        return (noisy.clamp(0.0, 1.0) if self.clip else noisy), level
 
     def batch(self, clean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Noise for a ``B x C x H x W`` batch on its own device, one level per image (``data.on_device``)."""
+        return self.draw_batch(clean, generator)[0]
+
+    def draw_batch(
+        self, clean: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         sigma = _draw_each(self.sigma, clean, generator) / 255.0
         noisy = clean + torch.randn(clean.shape, generator=generator, dtype=clean.dtype, device=clean.device) * sigma
-        return noisy.clamp(0.0, 1.0) if self.clip else noisy
+        level = sigma.expand(clean.shape[0], 1, *clean.shape[-2:])
+        return (noisy.clamp(0.0, 1.0) if self.clip else noisy), level
 
     def __repr__(self) -> str:
         return f"GaussianNoise(sigma={self.sigma}, clip={self.clip})"
@@ -80,20 +94,32 @@ class PoissonGaussianNoise:
         self.clip = clip
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.draw(clean, generator)[0]
+
+    def draw(self, clean: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``C x H x W`` clean -> (noisy, the ``1 x H x W`` map of the noise's standard deviation, whose variance
+        is the channels' mean of ``a * clean + sigma^2``)."""
         a = _draw(self.a, generator)
         sigma = _draw(self.sigma, generator) / 255.0
         shot = torch.poisson(clean.clamp_min(0.0) / a, generator=generator) * a if a > 0 else clean
         noisy = shot + torch.randn(clean.shape, generator=generator, dtype=clean.dtype) * sigma
-        return noisy.clamp(0.0, 1.0) if self.clip else noisy
+        level = (a * clean.clamp_min(0.0) + sigma**2).mean(dim=-3, keepdim=True).sqrt()
+        return (noisy.clamp(0.0, 1.0) if self.clip else noisy), level
 
     def batch(self, clean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Noise for a ``B x C x H x W`` batch on its own device, one ``a`` and sigma per image."""
+        return self.draw_batch(clean, generator)[0]
+
+    def draw_batch(
+        self, clean: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         a = _draw_each(self.a, clean, generator)
         sigma = _draw_each(self.sigma, clean, generator) / 255.0
         safe_a = a.clamp_min(1e-12)
         shot = torch.where(a > 0, torch.poisson(clean.clamp_min(0.0) / safe_a, generator=generator) * safe_a, clean)
         noisy = shot + torch.randn(clean.shape, generator=generator, dtype=clean.dtype, device=clean.device) * sigma
-        return noisy.clamp(0.0, 1.0) if self.clip else noisy
+        level = (a * clean.clamp_min(0.0) + sigma**2).mean(dim=1, keepdim=True).sqrt()
+        return (noisy.clamp(0.0, 1.0) if self.clip else noisy), level
 
     def __repr__(self) -> str:
         return f"PoissonGaussianNoise(a={self.a}, sigma={self.sigma}, clip={self.clip})"

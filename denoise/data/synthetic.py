@@ -97,9 +97,11 @@ class RandomPatches(Dataset):
         seed: int = 0,
         fixed: bool = False,
         second_noisy: bool = False,
+        noise_levels: bool = False,
     ) -> None:
         """``second_noisy``: each sample also holds ``noisy2``, an independent second noise draw of the same crop
-        (the target of Noise2Noise)."""
+        (the target of Noise2Noise); ``noise_levels``: ``noise_level``, the ``1 x p x p`` map of the noise's
+        standard deviation (for FFDNet and DRUNet)."""
         for image, name in zip(images, names, strict=True):
             if min(image.shape[:2]) < patch_size:
                 raise ValueError(
@@ -109,7 +111,7 @@ class RandomPatches(Dataset):
         self.images, self.names = list(images), list(names)
         self.noise, self.patch_size = noise, patch_size
         self.samples_per_epoch, self.augment = samples_per_epoch, augment
-        self.seed, self.fixed, self.second_noisy = seed, fixed, second_noisy
+        self.seed, self.fixed, self.second_noisy, self.noise_levels = seed, fixed, second_noisy, noise_levels
 
     def __len__(self) -> int:
         return self.samples_per_epoch
@@ -122,17 +124,23 @@ class RandomPatches(Dataset):
         clean = array2tensor(crop(image, top, left, self.patch_size))
         if self.augment:
             (clean,) = random_dihedral(clean, generator=generator)
-        sample = {"noisy": self.noise(clean, generator), "clean": clean, "name": self.names[pick]}
+        noisy, level = self.noise.draw(clean, generator)
+        sample = {"noisy": noisy, "clean": clean, "name": self.names[pick]}
         if self.second_noisy:
             sample["noisy2"] = self.noise(clean, generator)
+        if self.noise_levels:
+            sample["noise_level"] = level
         return sample
 
 
 class NoisyImages(Dataset):
     """Whole images for validation and test, each with noise drawn from its own fixed seed."""
 
-    def __init__(self, images: Sequence[np.ndarray], names: Sequence[str], noise, seed: int = 0) -> None:
+    def __init__(
+        self, images: Sequence[np.ndarray], names: Sequence[str], noise, seed: int = 0, noise_levels: bool = False
+    ) -> None:
         self.images, self.names, self.noise, self.seed = list(images), list(names), noise, seed
+        self.noise_levels = noise_levels
 
     def __len__(self) -> int:
         return len(self.images)
@@ -140,7 +148,11 @@ class NoisyImages(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         clean = array2tensor(self.images[index])
         generator = torch.Generator().manual_seed(image_seed(self.seed, self.names[index]))
-        return {"noisy": self.noise(clean, generator), "clean": clean, "name": self.names[index]}
+        noisy, level = self.noise.draw(clean, generator)
+        sample = {"noisy": noisy, "clean": clean, "name": self.names[index]}
+        if self.noise_levels:
+            sample["noise_level"] = level
+        return sample
 
 
 class DevicePatches:
@@ -213,14 +225,23 @@ class DevicePatches:
         return self.flat[index].to(torch.float32) / self.scale
 
     def draw(
-        self, batch_size: int, device: torch.device, generator: torch.Generator | None = None, second: bool = False
+        self,
+        batch_size: int,
+        device: torch.device,
+        generator: torch.Generator | None = None,
+        second: bool = False,
+        levels: bool = False,
     ) -> dict:
         """A training batch: ``noisy`` and ``clean``, ``B x C x p x p`` on ``device`` (and ``noisy2``, a second
-        independent noise draw, with ``second``)."""
+        independent noise draw, with ``second``; ``noise_level``, the noise's standard deviation map, with
+        ``levels``)."""
         clean = self.clean(batch_size, device, generator)
-        batch = {"noisy": self.noise.batch(clean, generator), "clean": clean}
+        noisy, level = self.noise.draw_batch(clean, generator)
+        batch = {"noisy": noisy, "clean": clean}
         if second:
             batch["noisy2"] = self.noise.batch(clean, generator)
+        if levels:
+            batch["noise_level"] = level
         return batch
 
 

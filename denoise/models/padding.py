@@ -17,6 +17,10 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> tu
     authors' code replicates, as FFDNet's); returns the original size."""
     height, width = x.shape[-2:]
     pad_h, pad_w = (-height) % multiple, (-width) % multiple
+    if torch.compiler.is_exporting():  # symbolic sizes (ONNX export): always pad, by 0 where nothing is needed
+        pad_h = (height + multiple - 1) // multiple * multiple - height  # provably a multiple once padded
+        pad_w = (width + multiple - 1) // multiple * multiple - width
+        return F.pad(x, (0, pad_w, 0, pad_h), mode=mode), (height, width)
     if pad_h or pad_w:
         mode = mode if pad_h < height and pad_w < width else "replicate"
         x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)

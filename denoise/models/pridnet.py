@@ -47,12 +47,14 @@ class ChannelAttention(nn.Module):
 
     def __init__(self, channels: int, middle: int) -> None:
         super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)  # a module, so TLC can make it local (denoise/models/tlc.py)
         self.squeeze = nn.Linear(channels, middle)
         self.excite = nn.Linear(middle, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weights = torch.sigmoid(self.excite(torch.relu(self.squeeze(x.mean(dim=(2, 3))))))
-        return x * weights[:, :, None, None]
+        pooled = self.pool(x).permute(0, 2, 3, 1)  # B x 1 x 1 x C (or B x H x W x C, local)
+        weights = torch.sigmoid(self.excite(torch.relu(self.squeeze(pooled))))
+        return x * weights.permute(0, 3, 1, 2)
 
 
 class NoiseEstimation(nn.Module):
@@ -105,14 +107,15 @@ class SelectiveKernel(nn.Module):
     def __init__(self, channels: int, middle: int = 4) -> None:
         super().__init__()
         self.branches = nn.ModuleList(_conv(channels, channels, k) for k in (3, 5, 7))
+        self.pool = nn.AdaptiveAvgPool2d(1)  # a module, so TLC can make it local
         self.squeeze = nn.Linear(channels, middle)
         self.heads = nn.ModuleList(nn.Linear(middle, channels) for _ in range(3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = torch.stack([branch(x) for branch in self.branches], dim=1)  # B x 3 x C x H x W
-        z = torch.relu(self.squeeze(features.sum(dim=1).mean(dim=(2, 3))))
-        attention = torch.softmax(torch.stack([head(z) for head in self.heads], dim=1), dim=1)  # B x 3 x C
-        return (features * attention[..., None, None]).sum(dim=1)
+        z = torch.relu(self.squeeze(self.pool(features.sum(dim=1)).permute(0, 2, 3, 1)))  # B x h x w x middle
+        attention = torch.softmax(torch.stack([head(z) for head in self.heads], dim=1), dim=1)  # B x 3 x h x w x C
+        return (features * attention.permute(0, 1, 4, 2, 3)).sum(dim=1)
 
 
 class PRIDNet(nn.Module):

@@ -30,7 +30,7 @@ from denoise.comparison import (
 )
 from denoise.data.datamodule import DenoiseDataModule
 from denoise.data.io import array2tensor, read_image, single2uint, tensor2single
-from denoise.inference import resolve_device
+from denoise.inference import apply_tlc, resolve_device
 from denoise.loggers import ResilientWandbLogger
 from denoise.metrics import Convention
 from denoise.precision import check_precision
@@ -118,6 +118,8 @@ def load_models(cfg: DictConfig, datamodule: DenoiseDataModule, device: torch.de
     loaded = []
     for key, path in checkpoint_paths(cfg):
         net, spec = load_network(path, net_spec, key=key)
+        if (cfg.get("inference") or {}).get("tlc"):
+            apply_tlc(net, cfg.inference.get("tlc_size"), spec.get("in_channels"))
         channels = spec.get("in_channels")
         if channels is not None and channels != datamodule.channels:
             raise ValueError(
@@ -136,6 +138,9 @@ def load_models(cfg: DictConfig, datamodule: DenoiseDataModule, device: torch.de
             overlap=int(options.get("overlap", 32)),
             ensemble=bool(options.get("ensemble", False)),
             precision=check_precision(str(options.get("precision", "fp32"))),
+            noise_level=options.get("noise_level", "auto"),
+            memory_budget_mb=options.get("memory_budget_mb"),
+            tile_batch=int(options.get("tile_batch", 1)),
         )
         for label, (_, path, net) in zip(labels, loaded, strict=True)
     ]
@@ -190,6 +195,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         )
     device = resolve_device(cfg.get("device", "auto"))
     models = load_models(cfg, datamodule, device)
+    if models:  # noise-level networks get the data's known level (synthetic noise) where it has one
+        datamodule.serve({"noisy", "clean", "noise_level"}, "evaluation")
     sigma = filter_sigma(cfg, datamodule)
     methods = [filter_method(name, cfg.filter[name], sigma) for name in names] + models
     labels = [m.label for m in methods]

@@ -29,7 +29,7 @@ from denoise.data.io import (
     write_image,
 )
 from denoise.inference import Progress as TileProgress
-from denoise.inference import denoise_image, resolve_device
+from denoise.inference import apply_tlc, denoise_image, resolve_device
 from denoise.precision import check_precision
 
 
@@ -66,6 +66,9 @@ def denoise_array(
     ensemble: bool = False,
     progress: TileProgress | None = None,
     precision: str = "fp32",
+    noise_level: str | float = "estimate",
+    memory_budget_mb: float | None = None,
+    tile_batch: int = 1,
 ) -> np.ndarray:
     """Denoise an 8/16-bit ``H x W x C`` array (C = 1, 3 or 4) with a ``channels``-channel network; the result
     has the input's dtype and channels, alpha copied through."""
@@ -75,8 +78,9 @@ def denoise_array(
 
     def run(batch: torch.Tensor) -> torch.Tensor:
         return denoise_image(
-            net, batch, tile=tile, overlap=overlap, ensemble=ensemble, progress=progress, precision=precision
-        )
+            net, batch, tile=tile, overlap=overlap, ensemble=ensemble, progress=progress, precision=precision,
+            noise_level=noise_level, memory_budget_mb=memory_budget_mb, tile_batch=tile_batch,
+        )  # fmt: skip
 
     if x.shape[1] == channels:
         y = run(x)
@@ -89,7 +93,13 @@ def denoise_array(
 
 
 def load_predictor(ckpt: str | Path, model: str | None, gray: bool, device: torch.device) -> tuple[nn.Module, int]:
-    """The network of a Lightning checkpoint, or of a plain state dict with ``--model <config>``."""
+    """The network of a Lightning checkpoint, of a plain state dict with ``--model <config>``, or of an exported
+    ``.onnx`` file (run by onnxruntime)."""
+    if str(ckpt).endswith(".onnx"):
+        from denoise.export import OnnxNetwork
+
+        onnx_net = OnnxNetwork(ckpt)
+        return onnx_net, onnx_net.channels or (1 if gray else 3)
     net_spec = None
     if model is not None:
         from denoise.tasks.compose import model_specs
@@ -98,6 +108,19 @@ def load_predictor(ckpt: str | Path, model: str | None, gray: bool, device: torc
     net, spec = load_network(ckpt, net_spec, key="CKPT")
     channels = int(spec.get("in_channels", 1 if gray else 3))
     return net.to(device), channels
+
+
+def parse_noise_level(value: str | float) -> str | float:
+    """``--noise-level``: ``estimate`` or a non-negative sigma on the 0-255 scale."""
+    if value == "estimate":
+        return value
+    try:
+        sigma = float(value)
+    except (TypeError, ValueError):
+        sigma = -1.0
+    if sigma < 0:
+        raise ValueError(f"--noise-level {value}: expected estimate or a sigma >= 0 on the 0-255 scale")
+    return sigma
 
 
 def predict(
@@ -111,15 +134,23 @@ def predict(
     gray: bool = False,
     device: str = "auto",
     precision: str = "fp32",
+    noise_level: str | float = "estimate",
+    memory_budget_mb: float | None = None,
+    tlc: int | None = None,
+    tile_batch: int = 1,
 ) -> list[Path]:
     """Denoise every input into ``out_dir``; returns the files written. Every input is checked before any
-    work starts, so a typo fails in a second, not after an hour."""
+    work starts, so a typo fails in a second, not after an hour. ``noise_level``: what a noise-level network
+    (FFDNet, DRUNet) is given, ``estimate`` (per image) or a sigma on the 0-255 scale."""
     if tile < 0 or overlap < 0:
         raise ValueError(f"--tile {tile} --overlap {overlap}: expected numbers >= 0")
+    noise_level = parse_noise_level(noise_level)
     check_precision(precision, key="--precision")
     out_dir = Path(out_dir)
     jobs = collect_inputs(inputs, out_dir)
     net, channels = load_predictor(ckpt, model, gray, resolve_device(device))
+    if tlc:
+        apply_tlc(net, tlc, channels)
     written = []
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, transient=True) as progress, torch.inference_mode():
@@ -132,7 +163,10 @@ def predict(
                 progress.update(tiles, completed=done, total=total)
 
             image = read_raw(source)
-            result = denoise_array(net, image, channels, tile, overlap, ensemble, on_tile, precision)
+            result = denoise_array(
+                net, image, channels, tile, overlap, ensemble, on_tile, precision, noise_level, memory_budget_mb,
+                tile_batch,
+            )  # fmt: skip
             written.append(write_image(target, result, bit_depth=8 if image.dtype == np.uint8 else 16))
             progress.advance(files)
     return written

@@ -83,7 +83,9 @@ def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
             f"(data.grayscale={datamodule.grayscale}); leave model.net.in_channels at ${{data.channels}}"
         )
     # what the objective learns from, before the data is set up: a second noisy shot only when asked for
-    datamodule.serve(model.objective.needs, model.objective.name)
+    # and the known noise level, for networks that take one (FFDNet, DRUNet; estimated where the data has none)
+    needs = model.objective.needs | ({"noise_level"} if getattr(model, "takes_noise_level", False) else set())
+    datamodule.serve(needs, model.objective.name)
     loggers: list[Logger] = instantiate_group(cfg.get("logger"), "logger")
     callbacks: list[Callback] = instantiate_group(cfg.get("callbacks"), "callbacks")
     if not loggers:  # Lightning refuses an LR monitor without a logger

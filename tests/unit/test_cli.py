@@ -13,7 +13,8 @@ from tests.helpers import ROOT
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
-SCRIPTS = ("denoise-train", "denoise-evaluate", "denoise-eda", "denoise-prepare", "denoise-models", "denoise-predict")
+SCRIPTS = ("denoise-train", "denoise-evaluate", "denoise-eda", "denoise-prepare", "denoise-models", "denoise-predict",
+           "denoise-export")  # fmt: skip
 
 
 def test_every_command_is_a_console_script_of_the_cli_package() -> None:

@@ -137,7 +137,9 @@ def test_help_lists_the_groups() -> None:
     result = _cli("--help")
     assert result.returncode == 0
     groups = (
-        "model: autoencoder, dncnn, mwcnn, nafnet, nafnet_small, pridnet, rednet, rednet_small",
+        "model: autoencoder, dncnn, drunet, drunet_small, ffdnet, mwcnn, nafnet, nafnet_small, pridnet, rednet, "
+        "rednet_small, restormer, restormer_small, swinir, swinir_small",
+        "objective: neighbor2neighbor, noise2noise, noise2void, supervised",
         "trainer: cpu, ddp, ddp_sim, default, gpu",
         "logger: csv, none, tensorboard, wandb",
     )

@@ -117,7 +117,9 @@ def test_the_validation_loop_uses_the_configured_tiling(monkeypatch: pytest.Monk
     tiled = DenoiseModule(spec, inference={"tile": 48, "overlap": 32})
     whole = DenoiseModule(spec)
     whole.load_state_dict(tiled.state_dict())
-    assert tiled.hparams.inference == {"tile": 48, "overlap": 32, "ensemble": False, "precision": "fp32"}
+    assert tiled.hparams.inference == {"tile": 48, "overlap": 32, "ensemble": False, "precision": "fp32",
+                                       "noise_level": "auto", "memory_budget_mb": None, "tile_batch": 1,
+                                       "tlc": False, "tlc_size": None}  # fmt: skip
     calls = []
     original = inference.run_tiled
     monkeypatch.setattr(inference, "run_tiled", lambda *a, **k: calls.append(1) or original(*a, **k))

@@ -22,12 +22,19 @@ def test_width_choices_halve_and_double_under_each_architecture_name() -> None:
     assert keys == {
         "autoencoder": "channels",
         "dncnn": "channels",
+        "drunet": "widths",
+        "drunet_small": "widths",
+        "ffdnet": "channels",
         "mwcnn": "widths",
         "nafnet": "width",
         "nafnet_small": "width",
         "pridnet": "width",
         "rednet": "channels",
         "rednet_small": "channels",
+        "restormer": "dim",
+        "restormer_small": "dim",
+        "swinir": "embed_dim",
+        "swinir_small": "embed_dim",
     }
 
 
