@@ -51,13 +51,19 @@ def export_onnx(
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.partial")
     notes = io.StringIO()
-    with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stdout(notes):
-        warnings.simplefilter("ignore")  # the exporter's notes on its own internals
-        torch.onnx.export(
-            net, example, str(partial), dynamo=True, input_names=names, output_names=["denoised"],
-            dynamic_shapes=tuple(dims for _ in names), opset_version=opset, optimize=True, external_data=False,
-            verbose=False,
-        )  # fmt: skip
+    registry = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registry.level
+    registry.setLevel(logging.ERROR)  # "torchvision is not installed. Skipping ...": nothing here uses it
+    try:
+        with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stdout(notes):
+            warnings.simplefilter("ignore")  # the exporter's notes on its own internals
+            torch.onnx.export(
+                net, example, str(partial), dynamo=True, input_names=names, output_names=["denoised"],
+                dynamic_shapes=tuple(dims for _ in names), opset_version=opset, optimize=True, external_data=False,
+                verbose=False,
+            )  # fmt: skip
+    finally:
+        registry.setLevel(level)
     log.debug("torch.onnx.export: %s", notes.getvalue())
     difference = check_onnx(net, partial, channels, levels)
     if difference > tolerance:

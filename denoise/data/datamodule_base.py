@@ -241,28 +241,37 @@ class DenoiseDataModule(L.LightningDataModule):
                     for k, v in batch.items()}  # fmt: skip
         return batch
 
+    #: the image-shaped batch entries that augmentation turns and mixes together (those present)
+    AUGMENTED = ("noisy", "clean", "noisy2", "noise_level")
+
     def augment_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """All 8 flips/rotations, identical for noisy and clean (stacked along the channels and transformed as
-        one tensor): kornia's random flips plus a random transpose of square patches (rot90 = transpose + flip,
-        exact, where kornia's rotation interpolates); then optional mixup of pairs within the batch."""
-        noisy, clean = batch["noisy"], batch["clean"]
+        """All 8 flips/rotations, identical for every image of a sample (noisy, clean, a second noisy shot, a
+        noise-level map; stacked along the channels and transformed as one tensor): kornia's random flips plus a
+        random transpose of square patches (rot90 = transpose + flip, exact, where kornia's rotation
+        interpolates); then optional mixup of pairs within the batch (a level map mixes as the standard deviation
+        of the mixed independent noises)."""
+        keys = [key for key in self.AUGMENTED if torch.is_tensor(batch.get(key))]
+        images = [batch[key] for key in keys]
         if self.gpu_augment:
             if self._geometric is None:
                 import kornia.augmentation as K
 
                 self._geometric = K.AugmentationSequential(K.RandomHorizontalFlip(), K.RandomVerticalFlip())
-            both = self._geometric(torch.cat((noisy, clean), dim=1))
-            if both.shape[-1] == both.shape[-2]:
-                transpose = torch.rand(both.shape[0], 1, 1, 1, device=both.device) < 0.5
-                both = torch.where(transpose, both.transpose(-1, -2), both)
-            noisy, clean = both[:, : noisy.shape[1]], both[:, noisy.shape[1] :]
+            stacked = self._geometric(torch.cat(images, dim=1))
+            if stacked.shape[-1] == stacked.shape[-2]:
+                transpose = torch.rand(stacked.shape[0], 1, 1, 1, device=stacked.device) < 0.5
+                stacked = torch.where(transpose, stacked.transpose(-1, -2), stacked)
+            images = list(stacked.split([image.shape[1] for image in images], dim=1))
         if self.mixup_alpha > 0:
             beta = torch.distributions.Beta(self.mixup_alpha, self.mixup_alpha)
-            lam = beta.sample((noisy.shape[0], 1, 1, 1)).to(noisy)
-            order = torch.randperm(noisy.shape[0], device=noisy.device)
-            noisy = lam * noisy + (1 - lam) * noisy[order]
-            clean = lam * clean + (1 - lam) * clean[order]
-        return {**batch, "noisy": noisy.contiguous(), "clean": clean.contiguous()}
+            lam = beta.sample((images[0].shape[0], 1, 1, 1)).to(images[0])
+            order = torch.randperm(images[0].shape[0], device=images[0].device)
+            images = [
+                (lam**2 * image**2 + (1 - lam) ** 2 * image[order] ** 2).sqrt() if key == "noise_level"
+                else lam * image + (1 - lam) * image[order]
+                for key, image in zip(keys, images, strict=True)
+            ]  # fmt: skip
+        return {**batch, **{key: image.contiguous() for key, image in zip(keys, images, strict=True)}}
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         batch = self.float_batch(batch)  # on the device: 4x less to copy than float

@@ -173,3 +173,21 @@ def test_evaluate_refuses_a_folder_without_clean_images(tmp_path: Path) -> None:
     cfg = compose_cfg("evaluate", ["data=noisy_folder", f"data.noisy_dir={folder}", "ckpt_path=none.ckpt"], tmp_path)
     with pytest.raises(ValueError, match=r"evaluate.py scores outputs against clean images.*denoise-predict"):
         evaluate(cfg)
+
+
+def test_gpu_augment_and_mixup_keep_second_shots_and_levels_aligned(cfg_train) -> None:
+    """data.gpu_augment and data.mixup_alpha turn and mix every image of a sample alike: a Noise2Noise target
+    stays the same window as its input, a level map stays on its pixels."""
+    from tests.helpers import with_values
+
+    dm = instantiate(with_values(cfg_train, "data.gpu_augment=true", "data.mixup_alpha=0.4").data)
+    torch.manual_seed(0)
+    noisy = torch.rand(6, 3, 16, 16)
+    batch = {"noisy": noisy, "clean": noisy / 2, "noisy2": noisy + 1, "noise_level": noisy[:, :1].clone()}
+    out = dm.augment_batch(batch)
+    assert not torch.equal(out["noisy"], noisy)  # turned and mixed
+    assert torch.allclose(out["noisy2"] - out["noisy"], torch.ones_like(noisy), atol=1e-6)
+    assert torch.allclose(out["clean"], out["noisy"] / 2, atol=1e-6)
+    levels_only = instantiate(with_values(cfg_train, "data.gpu_augment=true", "data.mixup_alpha=0").data)
+    turned = levels_only.augment_batch({"noisy": noisy, "noise_level": noisy[:, :1].clone()})  # no clean images
+    assert torch.equal(turned["noise_level"], turned["noisy"][:, :1])

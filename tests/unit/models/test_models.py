@@ -265,3 +265,20 @@ def test_every_objective_trains_every_architecture(name: str) -> None:
         assert torch.isfinite(loss)
         first = next(p for p in net.parameters() if p.requires_grad)
         assert first.grad is not None and float(first.grad.abs().sum()) > 0, objective.name
+
+
+@pytest.mark.parametrize("name", ["restormer_small", "swinir_small", "drunet_small", "ffdnet"])
+def test_the_new_baselines_run_tiled_and_in_the_ensemble(name: str) -> None:
+    """Through denoise_image as evaluate.py and denoise-predict run them: tiles of 32 on an odd-sized image, the
+    x8 ensemble, and (FFDNet, DRUNet) their noise level from the estimate."""
+    from denoise.inference import denoise_image
+
+    net = build(SPECS[3][name]).eval()
+    x = torch.rand(1, 3, 45, 61)
+    with torch.no_grad():
+        whole = denoise_image(net, x)
+        tiled = denoise_image(net, x, tile=32, overlap=8)
+        ensemble = denoise_image(net, x, ensemble=True)
+    for out in (whole, tiled, ensemble):
+        assert out.shape == x.shape and torch.isfinite(out).all()
+    assert not torch.equal(whole, tiled)  # really tiled: the tiles see less context
