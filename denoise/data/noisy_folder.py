@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from skimage.restoration import estimate_sigma
 from torch.utils.data import Dataset
 
 from denoise.data.io import array2tensor, list_images, read_raw, to_channels, uint2single
 from denoise.data.sampling import sample_generator
-from denoise.data.transforms import crop, random_crop_box, random_dihedral
+from denoise.data.transforms import random_patch
 
 
 def held_out(files: Sequence[Path], val_fraction: float, test_fraction: float) -> dict[str, list[Path]]:
@@ -64,12 +63,7 @@ class NoisyCrops(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         generator = sample_generator(self.seed, index)
-        pick = int(torch.randint(0, len(self.images), (), generator=generator))
-        image = self.images[pick]
-        top, left = random_crop_box(image.shape[0], image.shape[1], self.patch_size, generator)
-        noisy = array2tensor(crop(image, top, left, self.patch_size))
-        if self.augment:
-            (noisy,) = random_dihedral(noisy, generator=generator)
+        pick, noisy = random_patch(self.images, self.patch_size, self.augment, generator)
         return {"noisy": noisy, "name": self.names[pick]}
 
 

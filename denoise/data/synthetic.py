@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from denoise.data.io import array2tensor, list_images, read_raw, to_channels
 from denoise.data.sampling import sample_generator
-from denoise.data.transforms import crop, random_crop_box, random_dihedral
+from denoise.data.transforms import random_patch
 
 #: scikit-image's bundled photos (file names in ``skimage/data``), split once by name
 EMBEDDED_SPLITS: dict[str, tuple[str, ...]] = {
@@ -118,12 +118,7 @@ class RandomPatches(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         generator = sample_generator(self.seed, index % self.samples_per_epoch if self.fixed else index)
-        pick = int(torch.randint(0, len(self.images), (), generator=generator))
-        image = self.images[pick]
-        top, left = random_crop_box(image.shape[0], image.shape[1], self.patch_size, generator)
-        clean = array2tensor(crop(image, top, left, self.patch_size))
-        if self.augment:
-            (clean,) = random_dihedral(clean, generator=generator)
+        pick, clean = random_patch(self.images, self.patch_size, self.augment, generator)
         noisy, level = self.noise.draw(clean, generator)
         sample = {"noisy": noisy, "clean": clean, "name": self.names[pick]}
         if self.second_noisy:

@@ -9,8 +9,12 @@ serves both its training and its x8 testing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
+
+from denoise.data.io import array2tensor
 
 
 def random_crop_box(height: int, width: int, size: int, generator: torch.Generator | None = None) -> tuple[int, int]:
@@ -20,6 +24,21 @@ def random_crop_box(height: int, width: int, size: int, generator: torch.Generat
     top = int(torch.randint(0, height - size + 1, (), generator=generator))
     left = int(torch.randint(0, width - size + 1, (), generator=generator))
     return top, left
+
+
+def random_patch(
+    images: Sequence[np.ndarray], size: int, augment: bool, generator: torch.Generator | None = None
+) -> tuple[int, torch.Tensor]:
+    """A training patch of one of ``images``: the image (uniformly), a ``size x size`` crop and, with ``augment``,
+    one of the 8 flips/rotations, drawn from ``generator`` in that order. Returns the image's index and the
+    ``C x size x size`` tensor."""
+    pick = int(torch.randint(0, len(images), (), generator=generator))
+    image = images[pick]
+    top, left = random_crop_box(image.shape[0], image.shape[1], size, generator)
+    patch = array2tensor(crop(image, top, left, size))
+    if augment:
+        (patch,) = random_dihedral(patch, generator=generator)
+    return pick, patch
 
 
 def crop(image: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
