@@ -37,6 +37,7 @@ Memory is bounded by one tile's activations plus the image and two full-size acc
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable
 
 import torch
@@ -207,6 +208,16 @@ def apply_tlc(net: nn.Module, train_size: int | None, channels: int | None = Non
     return changed
 
 
+def sigma_value(setting: object) -> float | None:
+    """``setting`` as a noise sigma on the 0-255 scale: a number >= 0, or None when it is not one (a word such as
+    ``estimate``, or a negative number), for the caller to name what it expected."""
+    try:
+        value = float(setting)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return value if value >= 0 else None
+
+
 def takes_noise_level(net: nn.Module) -> bool:
     return bool(getattr(net, "takes_noise_level", False))
 
@@ -338,21 +349,25 @@ class _OutputBytes(TorchDispatchMode):
         return out
 
 
-_BYTES_PER_PIXEL: dict[tuple[int, int, torch.dtype], float] = {}
+#: per network (weakly: a freed network's entry goes with it), per (channels, dtype)
+_BYTES_PER_PIXEL: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, torch.dtype], float]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @torch.no_grad()
 def bytes_per_pixel(net: nn.Module, channels: int, dtype: torch.dtype = torch.float32, probe: int = 64) -> float:
     """Activation bytes per input pixel of ``net`` (all its operations' outputs on a ``probe x probe`` input,
     measured once per network)."""
-    key = (id(net), channels, dtype)
-    if key not in _BYTES_PER_PIXEL:
+    measured = _BYTES_PER_PIXEL.setdefault(net, {})
+    key = (channels, dtype)
+    if key not in measured:
         device = _device_of(net, torch.device("cpu"))
         x = torch.rand(1, channels, probe, probe, device=device, dtype=dtype)
         with _OutputBytes() as counter:
             net(x)
-        _BYTES_PER_PIXEL[key] = counter.total / (probe * probe)
-    return _BYTES_PER_PIXEL[key]
+        measured[key] = counter.total / (probe * probe)
+    return measured[key]
 
 
 def budget_tile(net: nn.Module, x: torch.Tensor, tile: int, overlap: int, budget_mb: float) -> int:

@@ -21,11 +21,12 @@ from torchmetrics import MeanMetric
 
 from denoise.data.io import tensor2uint
 from denoise.finite_guard import FiniteLossGuard
-from denoise.inference import apply_tlc, denoise_image, takes_noise_level
+from denoise.inference import apply_tlc, denoise_image, noise_level_for, takes_noise_level
 from denoise.losses import get_loss
 from denoise.metrics import Convention, estimated_noise_level, image_metrics
-from denoise.models.noise_map import estimate_noise_level, noise_level_map
+from denoise.models.noise_map import noise_level_map
 from denoise.objectives import Objective, objective_spec
+from denoise.optim import run_progress
 from denoise.precision import check_precision, exact_float
 from denoise.preemption import collect_rng_states, restore_rng_states
 from denoise.specs import build, to_plain
@@ -100,6 +101,8 @@ class DenoiseModule(L.LightningModule):
         self._examples: list[tuple[str, torch.Tensor]] = []
         self._per_dataset: list[str] = []
         self._finite_guard = FiniteLossGuard()
+        #: (total steps, time-budget fraction) of the run, as the LR schedules see it; set at the first step
+        self._run_clock: tuple[int, Callable[[], float] | None] | None = None
 
     def setup(self, stage: str) -> None:
         """Per-dataset metrics when the data mixes several datasets (``data=real``): created here, from the
@@ -146,9 +149,7 @@ class DenoiseModule(L.LightningModule):
         noise) or its estimate (real noise), per image when the objective's input is another size."""
         if not self.takes_noise_level:
             return self._net
-        noisy = batch["noisy"]
-        known = batch.get("noise_level")
-        level = noise_level_map(known if known is not None else estimate_noise_level(noisy), noisy)
+        level = noise_level_for(batch["noisy"], "auto", batch.get("noise_level"))  # known, else estimated
 
         def net(x: torch.Tensor) -> torch.Tensor:
             x_level = level if x.shape[-2:] == level.shape[-2:] else level.mean(dim=(-2, -1), keepdim=True)
@@ -157,8 +158,7 @@ class DenoiseModule(L.LightningModule):
         return net
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
-        progress = self.global_step / max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer else 1.0
-        loss = self.objective(self._training_net(batch), batch, self.loss_fn, progress)
+        loss = self.objective(self._training_net(batch), batch, self.loss_fn, self._run_progress())
         self._finite_guard.record(loss, self.global_step, self.current_epoch, batch_idx)
         # not in the progress bar through Lightning, which would copy it to the host every step (ProgressBar
         # shows it from the logging steps instead)
@@ -287,6 +287,15 @@ class DenoiseModule(L.LightningModule):
             extra["time_fraction"] = time_fraction  # trainer.max_time: the schedule ends when the budget does
         scheduler = factory(optimizer, total_steps=total_steps, **extra)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
+
+    def _run_progress(self) -> float:
+        """How far through the run training is (0 to 1), counted as the LR schedules count it: by steps, or by
+        ``trainer.max_time`` where that is further (Neighbor2Neighbor's regularizer ramps up with it)."""
+        if self._trainer is None:
+            return 1.0
+        if self._run_clock is None:
+            self._run_clock = (int(self.trainer.estimated_stepping_batches), self._time_budget_fraction())
+        return run_progress(self.global_step, *self._run_clock)
 
     def _time_budget_fraction(self) -> Callable[[], float] | None:
         """The share of ``trainer.max_time`` spent so far (Lightning's Timer clock), or None without a budget."""

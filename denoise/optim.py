@@ -26,7 +26,7 @@ def _warmup_factor(step: int, warmup_steps: int) -> float:
     return (step + 1) / warmup_steps if warmup_steps > 0 and step < warmup_steps else 1.0
 
 
-def _progress(step: int, total_steps: int, time_fraction: TimeFraction | None, start: int = 0) -> float:
+def run_progress(step: int, total_steps: int, time_fraction: TimeFraction | None, start: int = 0) -> float:
     """How far through the run (0 to 1) step ``step`` is: by steps after ``start``, or by time if further."""
     progress = (step - start) / max(1, total_steps - start)
     if time_fraction is not None:
@@ -49,7 +49,7 @@ def cosine_with_warmup(
     def factor(step: int) -> float:
         if step < warmup_steps:
             return _warmup_factor(step, warmup_steps)
-        progress = _progress(step, total_steps, time_fraction, start=warmup_steps)
+        progress = run_progress(step, total_steps, time_fraction, start=warmup_steps)
         return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     return LambdaLR(optimizer, factor)
@@ -81,7 +81,7 @@ def exponential_decay(
         raise ValueError(f"scheduler.final_lr_ratio must be in (0, 1], got {final_lr_ratio}")
 
     def factor(step: int) -> float:
-        return _warmup_factor(step, warmup_steps) * final_lr_ratio ** _progress(step, total_steps, time_fraction)
+        return _warmup_factor(step, warmup_steps) * final_lr_ratio ** run_progress(step, total_steps, time_fraction)
 
     return LambdaLR(optimizer, factor)
 

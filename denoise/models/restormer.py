@@ -119,9 +119,6 @@ class Restormer(nn.Module):
     """Restormer for denoising; the defaults are the paper's configuration with the bias-free norm of its
     Gaussian denoisers."""
 
-    #: attention maps and pooling that see the whole input (the TLC option replaces them)
-    global_context = True
-
     def __init__(
         self,
         in_channels: int = 3,

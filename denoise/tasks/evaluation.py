@@ -30,7 +30,7 @@ from denoise.comparison import (
 )
 from denoise.data.datamodule import DenoiseDataModule
 from denoise.data.io import array2tensor, read_image, single2uint, tensor2single
-from denoise.inference import apply_tlc, resolve_device
+from denoise.inference import apply_tlc, resolve_device, sigma_value
 from denoise.loggers import ResilientWandbLogger
 from denoise.metrics import Convention
 from denoise.precision import check_precision
@@ -80,11 +80,8 @@ def filter_sigma(cfg: DictConfig, datamodule: DenoiseDataModule) -> float | None
         return datamodule.noise_sigma
     if setting == "estimate":
         return None
-    try:
-        value = float(setting)
-    except (TypeError, ValueError):
-        value = -1.0
-    if value < 0:
+    value = sigma_value(setting)
+    if value is None:
         raise ValueError(f"filter_sigma={setting!r}: expected auto, estimate, or a number >= 0 on the 0-255 scale")
     return value / 255.0
 

@@ -29,7 +29,7 @@ from denoise.data.io import (
     write_image,
 )
 from denoise.inference import Progress as TileProgress
-from denoise.inference import apply_tlc, denoise_image, resolve_device
+from denoise.inference import apply_tlc, denoise_image, resolve_device, sigma_value
 from denoise.precision import check_precision
 
 
@@ -114,11 +114,8 @@ def parse_noise_level(value: str | float) -> str | float:
     """``--noise-level``: ``estimate`` or a non-negative sigma on the 0-255 scale."""
     if value == "estimate":
         return value
-    try:
-        sigma = float(value)
-    except (TypeError, ValueError):
-        sigma = -1.0
-    if sigma < 0:
+    sigma = sigma_value(value)
+    if sigma is None:
         raise ValueError(f"--noise-level {value}: expected estimate or a sigma >= 0 on the 0-255 scale")
     return sigma
 
