@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 
 from denoise import zoo
+from denoise.data.files import atomic_open
 from denoise.specs import build, to_plain
 
 #: prefixes that wrappers add to parameter names (DataParallel/DDP, torch.compile, a LightningModule)
@@ -45,6 +47,9 @@ def safe_load(path: str | Path, key: str = "ckpt_path", mmap: bool = False) -> d
                 raise
             obj = torch.load(path, map_location="cpu", weights_only=True)  # a legacy (non-zip) file
     except pickle.UnpicklingError as err:
+        if "Unsupported global" not in str(err):  # bytes that are no pickle of objects: random, cut off
+            reason = re.search(r"WeightsUnpickler error:\s*(.+)", str(err))  # not torch's advice to load unsafely
+            raise CheckpointError(_unreadable(key, path, reason.group(1) if reason else "not a pickle")) from None
         # torch's own message goes on to suggest weights_only=False, exactly what must not be done with an
         # untrusted file: only the object it refused is quoted
         refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
@@ -54,11 +59,19 @@ def safe_load(path: str | Path, key: str = "ckpt_path", mmap: bool = False) -> d
             "Only tensors and plain containers are accepted (weights_only=True). Re-save the weights as a plain "
             "state dict of tensors (torch.save(net.state_dict(), path)) where the file was made."
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise CheckpointError(f"{key}={path} is not a readable PyTorch checkpoint: {err}") from err
+    except Exception as err:  # random or cut-off bytes fail anywhere in torch's readers
+        raise CheckpointError(_unreadable(key, path, err)) from None
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{key}={path} holds a {type(obj).__name__}; expected a dict of tensors")
     return dict(obj)
+
+
+def _unreadable(key: str, path: Path, err: BaseException | str) -> str:
+    reason = err if isinstance(err, str) else f"{type(err).__name__}: {str(err)[:120]}"
+    return (
+        f"{key}={path} is not a readable PyTorch checkpoint: it is truncated, corrupt, or not a file that torch.save "
+        f"wrote ({reason})"
+    )
 
 
 def is_lightning_checkpoint(ckpt: Mapping[str, Any]) -> bool:
@@ -95,6 +108,39 @@ def network_state(ckpt: Mapping[str, Any], key: str = "ckpt_path") -> dict[str, 
     raise CheckpointError(f"{key}: found no network weights (top-level keys: {sorted(ckpt)[:10]})")
 
 
+def check_shapes(spec: Mapping[str, Any], state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Build the network on the meta device (no memory) and compare its weights' names and shapes with
+    ``state`` before the real network is allocated: a checkpoint whose spec asks for 10^9 channels is refused
+    here, not by the allocator."""
+    try:
+        with torch.device("meta"):
+            probe = build(spec, what="model.net", kind="network")
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{source}: its network spec cannot be built: {err}") from err
+    expected = {name: tuple(value.shape) for name, value in probe.state_dict().items()}
+    del probe
+    wrong = [
+        f"{name} {tuple(value.shape)} (the network's {expected[name]})"
+        for name, value in state.items()
+        if name in expected and (not isinstance(value, torch.Tensor) or tuple(value.shape) != expected[name])
+    ]
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if wrong or missing or unexpected:
+        raise CheckpointError(
+            f"{source} does not fit {spec['_target_']}: "
+            + "; ".join(
+                part
+                for part in (
+                    f"shapes differ: {', '.join(wrong[:5])}{'...' if len(wrong) > 5 else ''}" if wrong else "",
+                    f"missing keys {missing[:5]}{'...' if len(missing) > 5 else ''}" if missing else "",
+                    f"unexpected keys {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}" if unexpected else "",
+                )
+                if part
+            )
+        )
+
+
 def load_network(
     path: str | Path, net_spec: Mapping[str, Any] | None = None, key: str = "ckpt_path"
 ) -> tuple[nn.Module, dict[str, Any]]:
@@ -105,7 +151,8 @@ def load_network(
     """
     ckpt = safe_load(path, key)
     if is_lightning_checkpoint(ckpt):
-        spec = to_plain(ckpt["hyper_parameters"].get("net"))
+        hparams = ckpt["hyper_parameters"]
+        spec = to_plain(hparams.get("net")) if isinstance(hparams, Mapping) else None
         if not isinstance(spec, Mapping):
             raise CheckpointError(f"{key}={path}: its hyper_parameters hold no network spec ('net')")
     elif net_spec is not None:
@@ -115,8 +162,9 @@ def load_network(
             f"{key}={path} is a plain state dict with no architecture recorded; name it with model=<arch> "
             "(e.g. model=dncnn)"
         )
-    net = build(spec, what="model.net")
     state = network_state(ckpt, key)
+    check_shapes(spec, state, f"{key}={path}")
+    net = build(spec, what="model.net", kind="network")
     try:
         result = net.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shape mismatches raise even with strict=False
@@ -128,3 +176,19 @@ def load_network(
             f"{'...' if len(result.unexpected_keys) > 5 else ''}"
         )
     return net.eval(), dict(spec)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, but written beside the target, fsynced and renamed
+    (:func:`denoise.data.files.atomic_open`): Lightning's own writes to ``$TMPDIR`` and moves the file, which
+    across filesystems truncates ``last.ckpt`` and copies into it, so a kill or a full disk mid-copy leaves a
+    broken checkpoint and nothing to resume from."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        if "://" in str(path) and not str(path).startswith("file://"):  # remote storage: fsspec's own transaction
+            super().save_checkpoint(checkpoint, path)
+            return
+        with atomic_open(Path(str(path).removeprefix("file://")), "wb") as handle:
+            torch.save(checkpoint, handle)

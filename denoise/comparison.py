@@ -45,7 +45,7 @@ def filter_method(name: str, spec: Mapping[str, Any], sigma: float | None) -> Me
     """A filter config (``conf/filter/<name>.yaml``) as a method; ``sigma`` None lets it estimate the level."""
     spec = dict(spec)
     label = str(spec.pop("label", name))
-    function = build({**spec, "_partial_": True}, what=f"filter.{name}")
+    function = build({**spec, "_partial_": True}, what=f"filter.{name}", kind="filter")
 
     def run(noisy: torch.Tensor, known_level: torch.Tensor | None = None) -> torch.Tensor:
         outputs = []
@@ -73,11 +73,16 @@ def model_method(
     precision, the noise level of networks that take one)."""
 
     def run(noisy: torch.Tensor, known_level: torch.Tensor | None = None) -> torch.Tensor:
-        return denoise_image(
+        denoised = denoise_image(
             net, noisy, tile=tile, overlap=overlap, ensemble=ensemble, precision=precision,
             noise_level=noise_level, known_level=known_level, memory_budget_mb=memory_budget_mb,
             tile_batch=tile_batch,
         )  # fmt: skip
+        if not bool(torch.isfinite(denoised).all()):  # a NaN weight scores as a black image otherwise
+            raise ValueError(
+                f"{source} produced non-finite values (NaN or inf): its weights are broken; no scores are written"
+            )
+        return denoised
 
     return Method(label, "model", run, source=source)
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from denoise.data.files import OutputExistsError, commit, partial_path, writable_folder
 from denoise.resolvers import require_extra
 
 log = logging.getLogger(__name__)
@@ -32,13 +33,22 @@ CHECK_SIZE = (45, 61)
 
 
 def export_onnx(
-    net: nn.Module, path: str | Path, channels: int, tolerance: float = 1e-4, opset: int | None = None
-) -> dict[str, Any]:
+    net: nn.Module, path: str | Path, channels: int, tolerance: float = 1e-4, opset: int | None = None,
+    overwrite: bool = False, source: str | Path | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """Write ``net`` as ONNX to ``path`` (dynamic batch, height, width) and check it with onnxruntime; returns
-    what was written and the check's largest difference. A file that fails the check is not kept."""
+    what was written and the check's largest difference. A file that fails the check is not kept; an existing
+    ``path`` is replaced only with ``overwrite``, and never when it is ``source`` (the checkpoint itself)."""
+    path = Path(path)
+    if source is not None and path.exists() and path.resolve() == Path(source).resolve():
+        raise OutputExistsError(f"-o {path} is the checkpoint being exported; write the ONNX file elsewhere")
+    if path.is_dir():
+        raise IsADirectoryError(f"-o {path} is a folder; expected the .onnx file to write (e.g. {path / 'model.onnx'})")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"-o {path} already exists; pass --overwrite to replace it")
+    writable_folder(path.parent, "-o (its folder)")
     require_extra("onnxscript", "ONNX export")
     require_extra("onnxruntime", "checking the ONNX export")
-    path = Path(path)
     net = net.eval().float().cpu()
     levels = bool(getattr(net, "takes_noise_level", False))
     torch.manual_seed(0)
@@ -48,8 +58,7 @@ def export_onnx(
     width = torch.export.Dim("width", min=MIN_SIZE, max=16384)
     dims = {0: batch, 2: height, 3: width}
     names = ["noisy", "noise_level"] if levels else ["noisy"]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.partial")
+    partial = partial_path(path)
     notes = io.StringIO()
     registry = logging.getLogger("torch.onnx._internal.exporter._registration")
     level = registry.level
@@ -62,17 +71,19 @@ def export_onnx(
                 dynamic_shapes=tuple(dims for _ in names), opset_version=opset, optimize=True, external_data=False,
                 verbose=False,
             )  # fmt: skip
+        log.debug("torch.onnx.export: %s", notes.getvalue())
+        difference = check_onnx(net, partial, channels, levels)
+        if not difference <= tolerance:  # NaN too
+            raise ValueError(
+                f"the exported {type(net).__name__} differs from PyTorch by {difference:.2e} (> {tolerance:g}) on "
+                f"a {CHECK_SIZE[0]}x{CHECK_SIZE[1]} input; not written"
+            )
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     finally:
         registry.setLevel(level)
-    log.debug("torch.onnx.export: %s", notes.getvalue())
-    difference = check_onnx(net, partial, channels, levels)
-    if difference > tolerance:
-        partial.unlink(missing_ok=True)
-        raise ValueError(
-            f"the exported {type(net).__name__} differs from PyTorch by {difference:.2e} (> {tolerance:g}) on a "
-            f"{CHECK_SIZE[0]}x{CHECK_SIZE[1]} input; not written"
-        )
-    partial.replace(path)
+    commit(partial, path, overwrite=overwrite)
     return {"path": str(path), "network": type(net).__name__, "inputs": names, "max_abs_difference": difference,
             "bytes": path.stat().st_size}  # fmt: skip
 
@@ -99,14 +110,35 @@ class OnnxNetwork(nn.Module):
     def __init__(self, path: str | Path) -> None:
         super().__init__()
         onnxruntime = __import__(require_extra("onnxruntime", "running an ONNX file"))
-        if not Path(path).is_file():
+        self.path = Path(path)
+        if not self.path.is_file():
             raise FileNotFoundError(f"ONNX file {path} does not exist")
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
                      if p in onnxruntime.get_available_providers()]  # fmt: skip
-        self.session = onnxruntime.InferenceSession(str(path), providers=providers)
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), providers=providers)
+        except Exception as err:  # onnxruntime raises its own types for truncated or foreign files
+            raise ValueError(
+                f"ONNX file {path} cannot be loaded: it is truncated, corrupt or not an ONNX model "
+                f"({type(err).__name__}: {str(err)[:160]})"
+            ) from None
         self.inputs = [i.name for i in self.session.get_inputs()]
+        outputs = [o.name for o in self.session.get_outputs()]
+        if (
+            not self.inputs
+            or self.inputs[0] != "noisy"
+            or set(self.inputs) - {"noisy", "noise_level"}
+            or ("denoised" not in outputs)
+        ):
+            raise ValueError(
+                f"ONNX file {path} has inputs {self.inputs} and outputs {outputs}; expected inputs ['noisy'] or "
+                "['noisy', 'noise_level'] and an output 'denoised' (a file written by denoise-export)"
+            )
         self.takes_noise_level = "noise_level" in self.inputs
-        channels = self.session.get_inputs()[0].shape[1]
+        shape = self.session.get_inputs()[0].shape
+        if len(shape) != 4:
+            raise ValueError(f"ONNX file {path}: its input 'noisy' has {len(shape)} dimensions; expected B x C x H x W")
+        channels = shape[1]
         self.channels = int(channels) if isinstance(channels, int) else None
 
     def forward(self, x: torch.Tensor, noise_level: torch.Tensor | float | None = None) -> torch.Tensor:
@@ -116,5 +148,8 @@ class OnnxNetwork(nn.Module):
 
             level = noise_level_map(0.0 if noise_level is None else noise_level, x.float().cpu())
             feed["noise_level"] = np.ascontiguousarray(level.numpy())
-        (out,) = self.session.run(["denoised"], feed)
+        try:
+            (out,) = self.session.run(["denoised"], feed)
+        except Exception as err:  # onnxruntime's own error types
+            raise ValueError(f"ONNX file {self.path} failed on a {tuple(x.shape)} input: {str(err)[:200]}") from None
         return torch.from_numpy(out).to(x.device)

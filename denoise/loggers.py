@@ -8,6 +8,7 @@ online start fails (server unreachable, bad key) the logger falls back to offlin
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import time
@@ -16,8 +17,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
+
+from denoise.data.files import atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -129,3 +134,36 @@ def finish_wandb() -> None:
         wandb.finish()
     except Exception as err:  # the run's files are on disk already; `wandb sync` uploads them later
         warnings.warn(f"W&B did not finish cleanly ({type(err).__name__}: {err}); its files stay on disk", stacklevel=2)
+
+
+class _KeepingWriter(ExperimentWriter):
+    """Lightning's CSV writer, except that an existing ``metrics.csv`` is continued, not deleted (Lightning
+    removes it whenever the folder exists, so a resumed run lost every row logged before the interruption), and
+    a header change rewrites the file atomically."""
+
+    def _check_log_dir_exists(self) -> None:
+        path = Path(self.metrics_file_path)
+        if path.is_file():
+            with path.open(newline="") as handle:
+                self.metrics_keys = list(next(csv.reader(handle), []))
+
+    def _rewrite_with_new_header(self, fieldnames: list[str]) -> None:
+        path = Path(self.metrics_file_path)
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        with atomic_open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fieldnames)
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+class ResumableCSVLogger(CSVLogger):
+    """``logger=csv``: Lightning's CSVLogger whose ``metrics.csv`` keeps its whole history across resumes."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _KeepingWriter(log_dir=self.log_dir)
+        return self._experiment

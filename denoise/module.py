@@ -29,7 +29,7 @@ from denoise.objectives import Objective, objective_spec
 from denoise.optim import run_progress
 from denoise.precision import check_precision, exact_float
 from denoise.preemption import collect_rng_states, restore_rng_states
-from denoise.specs import build, to_plain
+from denoise.specs import SpecError, build, check_literal, check_spec, to_plain
 
 METRICS = ("psnr", "ssim", "psnr_noisy", "ssim_noisy", "loss", "noise_in", "noise_out")
 #: how validation/test images run (denoise/inference.py): whole, or in overlapping tiles; x8 ensemble; the
@@ -69,7 +69,13 @@ class DenoiseModule(L.LightningModule):
     ) -> None:
         super().__init__()
         inference = {**DEFAULT_INFERENCE, **to_plain(inference or {})}
+        check_literal(inference, "inference")
         check_precision(str(inference["precision"]))
+        if not isinstance(loss, str):
+            raise SpecError(f"model.loss={loss!r}: expected the name of a loss")
+        for spec, kind in ((optimizer, "optimizer"), (scheduler, "scheduler")):
+            if spec is not None:  # built later (configure_optimizers): refused now, when it arrives
+                check_spec(to_plain(spec), f"model.{kind}", kind)
         self.save_hyperparameters(
             {
                 "net": to_plain(net),
@@ -85,7 +91,7 @@ class DenoiseModule(L.LightningModule):
                 "objective": objective_spec(to_plain(objective) if objective is not None else None),
             }
         )
-        self.net: nn.Module = build(self.hparams.net, what="model.net")
+        self.net: nn.Module = build(self.hparams.net, what="model.net", kind="network")
         if inference["tlc"]:  # local statistics on whole images; crops of the training size are unchanged
             apply_tlc(self.net, inference["tlc_size"], self.hparams.net.get("in_channels"))
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -94,7 +100,9 @@ class DenoiseModule(L.LightningModule):
             self.net.compile()
         self.loss_fn = get_loss(loss)
         self.convention = Convention.of(self.hparams.get("metrics"))
-        self.objective: Objective = build(objective_spec(self.hparams.get("objective")), what="model.objective")
+        self.objective: Objective = build(
+            objective_spec(self.hparams.get("objective")), what="model.objective", kind="objective"
+        )
         self.stage_metrics = nn.ModuleDict(
             {f"{stage}_{name}": MeanMetric() for stage in ("val", "test") for name in METRICS}
         )
@@ -276,11 +284,13 @@ class DenoiseModule(L.LightningModule):
     # -- optimization ---------------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:
         # both are Hydra partials: completed here with the parameters and the run's length
-        optimizer = build({**self.hparams.optimizer, "_partial_": True}, what="model.optimizer")(self.net.parameters())
+        optimizer = build({**self.hparams.optimizer, "_partial_": True}, what="model.optimizer", kind="optimizer")(
+            self.net.parameters()
+        )
         if self.hparams.scheduler is None:
             return {"optimizer": optimizer}
         total_steps = int(self.trainer.estimated_stepping_batches)
-        factory = build({**self.hparams.scheduler, "_partial_": True}, what="model.scheduler")
+        factory = build({**self.hparams.scheduler, "_partial_": True}, what="model.scheduler", kind="scheduler")
         extra = {}
         time_fraction = self._time_budget_fraction()
         if time_fraction is not None and "time_fraction" in inspect.signature(factory.func).parameters:

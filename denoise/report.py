@@ -4,6 +4,7 @@ image grids (noisy | every method | clean, each with a zoomed crop)."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -13,23 +14,30 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from denoise.data.files import atomic_open, write_bytes, write_text
+
 #: columns of results.csv / results.md, in order
 RESULT_COLUMNS = ("method", "kind", "psnr", "ssim", "psnr_gain", "ssim_gain", "seconds_per_megapixel", "images")
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(data), indent=2, sort_keys=True, default=str) + "\n")
-    return path
+    """Whole or not at all (:func:`denoise.data.files.write_text`)."""
+    return write_text(path, json.dumps(dict(data), indent=2, sort_keys=True, default=str) + "\n")
 
 
 def write_csv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
+    with atomic_open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def save_figure(fig: Any, path: Path, dpi: int = 110) -> Path:
+    """A matplotlib figure as a file that lands whole (rendered in memory, then written atomically)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+    return write_bytes(path, buffer.getvalue())
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -47,9 +55,7 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) ->
 
 
 def write_markdown(path: Path, title: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"# {title}\n\n" + markdown_table(rows, columns))
-    return path
+    return write_text(path, f"# {title}\n\n" + markdown_table(rows, columns))
 
 
 def print_table(title: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
@@ -129,8 +135,7 @@ def plot_psnr_ssim(path: Path, rows: Sequence[Mapping[str, Any]], title: str = "
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -183,7 +188,6 @@ def image_grid(
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
     return path

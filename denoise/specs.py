@@ -1,19 +1,47 @@
-"""Networks, optimizers and schedulers as ``{"_target_": ..., ...}`` specs, built through an allow-list.
+"""Networks, optimizers, schedulers, objectives and filters as ``{"_target_": ..., ...}`` specs, built from a
+closed registry.
 
-Only the entry points and the tasks know Hydra; everything else receives plain dicts, and :func:`build` refuses
-any target outside :data:`ALLOWED_TARGET_PREFIXES`. That matters because a checkpoint stores these specs and a
-checkpoint is untrusted input: a crafted ``_target_: os.system`` must never be called.
+Only the entry points and the tasks know Hydra; everything else receives plain dicts, and :func:`build` builds
+only what :data:`REGISTRY` names, with plain literal arguments. That matters because a checkpoint stores these
+specs and a checkpoint is untrusted input: a crafted ``_target_`` must never reach a callable outside the list
+(``os.system``, ``builtins.open``, or a function of this package that hands a config on to Hydra's
+``instantiate``), and no argument may smuggle in a nested spec, an object or a reference for such a function to
+follow.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-#: module prefixes whose callables a spec may name
-ALLOWED_TARGET_PREFIXES: tuple[str, ...] = ("denoise.", "torch.optim.", "torch.nn.")
+#: every target a spec may name, by kind: the suite's networks, the optimizers, its LR schedules, objectives
+#: and filters. A new architecture is added here (and to conf/model/) to be buildable.
+_NETWORKS = ("autoencoder.ConvAutoencoder", "dncnn.DnCNN", "drunet.DRUNet", "ffdnet.FFDNet", "mwcnn.MWCNN",
+             "nafnet.NAFNet", "pridnet.PRIDNet", "rednet.REDNet", "restormer.Restormer", "swinir.SwinIR")  # fmt: skip
+_OPTIMIZERS = ("Adam", "AdamW", "SGD", "RMSprop", "Adamax", "NAdam", "RAdam", "Adagrad")
+_SCHEDULES = ("constant", "cosine_with_warmup", "exponential_decay", "piecewise", "step_decay")
+_OBJECTIVES = ("Supervised", "Noise2Noise", "Neighbor2Neighbor", "Noise2Void")
+_FILTERS = ("mean", "gaussian", "median", "adaptive_median", "wiener", "bilateral", "nlm", "bm3d")
+REGISTRY: dict[str, tuple[str, ...]] = {
+    "network": tuple(f"denoise.models.{name}" for name in _NETWORKS),
+    "optimizer": tuple(f"torch.optim.{name}" for name in _OPTIMIZERS),
+    "scheduler": tuple(f"denoise.optim.{name}" for name in _SCHEDULES),
+    "objective": tuple(f"denoise.objectives.{name}" for name in _OBJECTIVES),
+    "filter": tuple(f"denoise.filters.{name}" for name in _FILTERS),
+}
+#: old target paths that configs or stored checkpoints may still name -> where the class lives now
+ALIASES: dict[str, str] = {}
+#: the spec keys that are not arguments
+_SPEC_KEYS = ("_target_", "_partial_")
+#: how deep an argument may nest (lists of lists, dicts of lists): a network's arguments need 2
+_MAX_DEPTH = 4
+
+
+class SpecError(ValueError):
+    """A spec names something outside the registry, or has arguments that are not plain literals."""
 
 
 def to_plain(obj: Any) -> Any:
@@ -25,24 +53,90 @@ def to_plain(obj: Any) -> Any:
     return obj
 
 
-def import_target(path: str, what: str = "_target_") -> Callable[..., Any]:
-    """Import ``package.module.Name`` if it is on the allow-list, with an error naming the config key."""
-    if not isinstance(path, str) or not path.startswith(ALLOWED_TARGET_PREFIXES):
-        raise ValueError(f"{what}={path!r} is not allowed: targets must live under one of {ALLOWED_TARGET_PREFIXES}")
+def allowed_targets(kind: str | None = None) -> tuple[str, ...]:
+    """The targets a spec of ``kind`` may name (every kind's when None)."""
+    if kind is None:
+        return tuple(target for targets in REGISTRY.values() for target in targets)
+    if kind not in REGISTRY:
+        raise ValueError(f"unknown spec kind {kind!r}; expected one of {sorted(REGISTRY)}")
+    return REGISTRY[kind]
+
+
+def check_literal(value: Any, key: str, depth: int = 0) -> None:
+    """Refuse anything but ``None``, booleans, finite or infinite numbers, strings, and lists/dicts of them."""
+    if depth > _MAX_DEPTH:
+        raise SpecError(f"{key} nests deeper than {_MAX_DEPTH} levels; expected plain values")
+    if value is None or isinstance(value, bool | int | str):
+        return
+    if isinstance(value, float):
+        if math.isnan(value):
+            raise SpecError(f"{key}=nan is not a usable value")
+        return
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            check_literal(item, f"{key}[{index}]", depth + 1)
+        return
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if not isinstance(name, str) or name.startswith("_"):
+                raise SpecError(
+                    f"{key} holds the key {name!r}: nested specs and private keys are refused (plain values only)"
+                )
+            check_literal(item, f"{key}.{name}", depth + 1)
+        return
+    raise SpecError(f"{key} is a {type(value).__name__}; expected a plain value (number, string, list, dict)")
+
+
+def import_target(path: Any, what: str = "_target_", kind: str | None = None) -> Callable[..., Any]:
+    """The registered callable ``path`` names (an old path through :data:`ALIASES`), with an error naming the
+    config key. Nothing outside :data:`REGISTRY` is imported."""
+    allowed = allowed_targets(kind)
+    path = ALIASES.get(path, path) if isinstance(path, str) else path
+    if not isinstance(path, str) or path not in allowed:
+        expected = f"a {kind} must be one of {list(allowed)}" if kind else f"expected one of {len(allowed)} targets"
+        raise SpecError(f"{what}={path!r} is not allowed: {expected} (the closed list denoise.specs.REGISTRY)")
     module_name, _, attr = path.rpartition(".")
     try:
         module = importlib.import_module(module_name)
         return getattr(module, attr)
     except (ImportError, AttributeError) as err:
-        raise ValueError(f"{what}={path!r} cannot be imported: {err}") from err
+        raise SpecError(f"{what}={path!r} cannot be imported: {err}") from err
 
 
-def build(spec: Mapping[str, Any], *args: Any, what: str = "spec", **extra: Any) -> Any:
-    """Instantiate a ``_target_`` spec (``_partial_: true`` returns a functools.partial instead)."""
+def arguments(spec: Mapping[str, Any], what: str = "spec") -> dict[str, Any]:
+    """A spec's arguments, checked to be plain literals (an error names the key)."""
+    params = {}
+    for name, value in to_plain(spec).items():
+        if name in _SPEC_KEYS:
+            continue
+        if not isinstance(name, str) or name.startswith("_") or not name.isidentifier():
+            raise SpecError(f"{what} has the key {name!r}; expected argument names (private keys are refused)")
+        check_literal(value, f"{what}.{name}")
+        params[name] = value
+    return params
+
+
+def check_spec(spec: Mapping[str, Any], what: str = "spec", kind: str | None = None) -> None:
+    """What :func:`build` checks (a registered target, plain literal arguments), without building: a spec that
+    is stored now and built later (an optimizer, a schedule) is refused when it arrives."""
     if not isinstance(spec, Mapping) or "_target_" not in spec:
-        raise ValueError(f"{what} must be a mapping with a '_target_' key, got {spec!r}")
-    params = {k: v for k, v in to_plain(spec).items() if not k.startswith("_")}
-    target = import_target(spec["_target_"], f"{what}._target_")
-    if spec.get("_partial_", False):
+        raise SpecError(f"{what} must be a mapping with a '_target_' key, got {spec!r}")
+    import_target(spec["_target_"], f"{what}._target_", kind)
+    arguments(spec, what)
+
+
+def build(spec: Mapping[str, Any], *args: Any, what: str = "spec", kind: str | None = None, **extra: Any) -> Any:
+    """Instantiate a registered ``_target_`` spec (``_partial_: true`` returns a functools.partial instead).
+
+    ``kind`` (network, optimizer, scheduler, objective, filter) narrows the registry to that kind's targets.
+    ``args``/``extra`` come from the caller's code (parameters, an optimizer), never from the spec."""
+    if not isinstance(spec, Mapping) or "_target_" not in spec:
+        raise SpecError(f"{what} must be a mapping with a '_target_' key, got {spec!r}")
+    partial = spec.get("_partial_", False)
+    if not isinstance(partial, bool):
+        raise SpecError(f"{what}._partial_={partial!r}: expected true or false")
+    target = import_target(spec["_target_"], f"{what}._target_", kind)
+    params = arguments(spec, what)
+    if partial:
         return functools.partial(target, *args, **params, **extra)
     return target(*args, **params, **extra)

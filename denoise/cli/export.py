@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gray", action="store_true", help="with --model: the network is single-channel")
     parser.add_argument("--tolerance", type=float, default=1e-4, help="largest difference allowed from PyTorch")
     parser.add_argument("--opset", type=int, help="the ONNX opset (default: the exporter's)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing -o file (never the checkpoint)")
     return parser
 
 
@@ -30,8 +31,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         net, channels = load_predictor(args.ckpt, args.model, args.gray, torch.device("cpu"))
-        written = export_onnx(net, args.out, channels, tolerance=args.tolerance, opset=args.opset)
-    except (CheckpointError, FileNotFoundError, ImportError, ValueError) as err:
+        written = export_onnx(
+            net, args.out, channels, tolerance=args.tolerance, opset=args.opset, overwrite=args.overwrite,
+            source=None if str(args.ckpt).startswith("zoo:") else args.ckpt,
+        )  # fmt: skip
+    except (CheckpointError, ImportError, ValueError, OSError) as err:
         print(f"denoise-export: error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(written, indent=2))

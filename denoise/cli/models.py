@@ -82,7 +82,7 @@ def main() -> None:
         task = progress.add_task("models", total=len(specs))
         for name, spec in specs.items():
             torch.manual_seed(0)
-            net = build(spec, what=f"model={name}")
+            net = build(spec, what=f"model={name}", kind="network")
             rows.append(
                 {
                     "model": name,

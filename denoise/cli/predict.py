@@ -49,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--tile-batch", type=int, default=1, help="tiles a forward (a GPU runs a batch about as fast as one)"
     )
+    parser.add_argument("--overwrite", action="store_true", help="replace files already in -o (default: refuse)")
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        help="refuse images above this many pixels, read from their headers before decoding (default 150 million; "
+        "DENOISE_MAX_PIXELS sets it for every command)",
+    )
     parser.add_argument(
         "--memory-budget-mb",
         type=float,
@@ -76,8 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             memory_budget_mb=args.memory_budget_mb,
             tlc=args.tlc,
             tile_batch=args.tile_batch,
+            overwrite=args.overwrite,
+            max_pixels=args.max_pixels,
         )
-    except (CheckpointError, ImageReadError, FileNotFoundError, NotADirectoryError, ValueError) as err:
+    except (CheckpointError, ImageReadError, OSError, ValueError) as err:
         print(f"denoise-predict: error: {err}", file=sys.stderr)
         return 2
     print(f"denoised {len(written)} image{'s' * (len(written) != 1)} into {args.out}")

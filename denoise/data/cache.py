@@ -29,6 +29,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.utils.data import Dataset
 
+from denoise.data.files import fsync_folder, write_text
 from denoise.data.io import array2tensor, image_size, read_raw, to_channels
 from denoise.data.pairs import ImagePair, aligned
 from denoise.data.sampling import sample_generator
@@ -181,14 +182,18 @@ class PatchStore:
         for output in outputs:
             output.flush()
         del outputs
+        for name_ in names:  # on disk before the folder is renamed into place: a store is whole or absent
+            with open(temporary / f"{name_}.npy", "rb+") as handle:
+                os.fsync(handle.fileno())
         index = {"version": STORE_VERSION, "key": key, "size": size, "stride": stride, "channels": channels,
                  "dtype": dtype.name, "patches": total, "pairs": entries,
                  "second_noisy": partners is not None}  # fmt: skip
-        (temporary / "index.json").write_text(json.dumps(index, indent=1))
+        write_text(temporary / "index.json", json.dumps(index, indent=1))
         try:
             temporary.rename(folder)
         except OSError:  # another process finished the same store first
             shutil.rmtree(temporary, ignore_errors=True)
+        fsync_folder(folder.parent)
         return cls(folder)
 
 

@@ -18,7 +18,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from denoise.data.io import ImageReadError, image_size, list_images
+from denoise.data.io import ImageReadError, list_images, verify_image
 from denoise.data.layout import Benchmark
 from denoise.data.pairs import PairSample
 from denoise.data.sampling import EpochSampler, LazyStartLoader
@@ -55,8 +55,10 @@ def folder_files(dirs: Sequence[str] | str | None, split: str, problems: list[st
 
 
 def size_or_problem(path, problems: list[str]) -> tuple[int, int] | None:
+    """The image's size, checked whole (header, pixel limit, body: :func:`denoise.data.io.verify_image`), or
+    None with the problem noted: one bad file never stops the listing of the others."""
     try:
-        return image_size(path)
+        return verify_image(path)
     except ImageReadError as err:
         problems.append(str(err))
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
@@ -29,7 +30,7 @@ class NoisyFolderDataModule(DenoiseDataModule):
         patch_size: int = 64,
         samples_per_epoch: int = 800,
         augment: bool = True,
-        min_noise_sigma: float = 1.0,
+        min_noise_sigma: float = 2.5,
         **base: Any,
     ) -> None:
         """``min_noise_sigma`` (0-255 scale): below this median estimated noise level the folder looks clean,
@@ -57,17 +58,41 @@ class NoisyFolderDataModule(DenoiseDataModule):
 
     def input_problems(self, split: str) -> list[str]:
         try:
-            files = self.files()[split]
+            splits = self.files()
         except (FileNotFoundError, NotADirectoryError) as err:
             return [str(err)]
-        if not files and split != "train":
-            return []  # validation/test without held-out images: reported by their loaders' absence
         problems: list[str] = []
-        for path in files:
+        if not splits[split]:
+            total = sum(len(files) for files in splits.values())
+            problems.append(
+                f"data.noisy_dir={self.noisy_dir} holds {total} image(s), which leaves none for {split} (the "
+                f"held-out shares are data.val_fraction={self.val_fraction}, data.test_fraction={self.test_fraction}"
+                f"); give at least {self.fewest_images()} images"
+            )
+        images = []
+        for path in splits[split]:
             size = size_or_problem(path, problems)
             if size is not None and split == "train" and min(size) < self.patch_size:
                 problems.append(f"{path} is {size[0]}x{size[1]}, smaller than data.patch_size={self.patch_size}")
+            elif size is not None and split == "train":
+                try:
+                    images.append(load_noisy([path], self.channels)[0])
+                except ImageReadError as err:
+                    problems.append(str(err))
+        if images:
+            try:
+                self.check_noise(images)
+                self._checked_noise = True
+            except ImageReadError as err:
+                problems.append(str(err))
         return problems
+
+    def fewest_images(self) -> int:
+        """The fewest images that leave at least one for each of train, val and test."""
+        for count in range(3, 1001):
+            if all(held_out([Path(f"{i:04d}") for i in range(count)], self.val_fraction, self.test_fraction).values()):
+                return count
+        return 1001
 
     def _load(self, split: str) -> tuple[list, list[str]]:
         files = self.files()[split]
@@ -85,8 +110,9 @@ class NoisyFolderDataModule(DenoiseDataModule):
         if level < self.min_noise_sigma:
             raise ImageReadError(
                 f"data.noisy_dir={self.noisy_dir}: these images look clean (median estimated noise sigma "
-                f"{level:.2f}/255, below data.min_noise_sigma={self.min_noise_sigma}); the self-supervised "
-                "objectives remove noise that is there. Give noisy images, or lower data.min_noise_sigma"
+                f"{level:.2f}/255 in their flattest regions, below data.min_noise_sigma={self.min_noise_sigma}); the "
+                "self-supervised objectives remove noise that is there. Give noisy images, or lower "
+                "data.min_noise_sigma if the noise is that faint"
             )
 
     def build_split(self, split: str) -> Dataset:

@@ -7,13 +7,20 @@ OpenCV is used because Pillow cannot read 16-bit RGB PNG/TIFF.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
+from denoise.data.files import write_bytes
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+#: the largest image the suite decodes unless ``DENOISE_MAX_PIXELS`` says otherwise: 150 megapixels (a 100 MP
+#: medium-format photo passes; a decompression bomb claiming 32000 x 32000 does not)
+DEFAULT_MAX_PIXELS = 150_000_000
+MAX_PIXELS_ENV = "DENOISE_MAX_PIXELS"
 _SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
@@ -36,13 +43,86 @@ def list_images(folder: str | Path, key: str = "folder") -> list[Path]:
     return files
 
 
-def read_raw(path: str | Path) -> np.ndarray:
-    """Decode a file to its stored dtype (uint8 or uint16), ``H x W x C`` in RGB(A) channel order."""
+def max_pixels() -> int:
+    """The largest image, in pixels, the suite decodes: :data:`DEFAULT_MAX_PIXELS`, or ``DENOISE_MAX_PIXELS``."""
+    value = os.environ.get(MAX_PIXELS_ENV)
+    if value is None:
+        return DEFAULT_MAX_PIXELS
+    try:
+        limit = int(float(value))
+    except ValueError:
+        raise ValueError(f"{MAX_PIXELS_ENV}={value!r}: expected a number of pixels, e.g. 150000000") from None
+    if limit <= 0:
+        raise ValueError(f"{MAX_PIXELS_ENV}={value!r}: expected a positive number of pixels")
+    return limit
+
+
+def image_size(path: str | Path, limit: int | None = None) -> tuple[int, int]:
+    """``(height, width)`` from the file's header alone (no decoding), with an error naming the file: for
+    checking every input before training starts. An image above ``limit`` pixels (:func:`max_pixels` by
+    default) is refused here, before anything allocates it: a 1 MB PNG can claim 32000 x 32000 pixels."""
+    from PIL import Image, UnidentifiedImageError
+
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"image file {path} does not exist")
+    Image.MAX_IMAGE_PIXELS = None  # the suite's own limit below replaces Pillow's (which names no file)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise ImageReadError(
+            f"cannot read the header of image file {path}: it is corrupt or not an image (expected PNG, JPEG, TIFF "
+            f"or BMP data; {type(err).__name__})"
+        ) from None
+    limit = max_pixels() if limit is None else limit
+    if height * width > limit:
+        raise ImageReadError(
+            f"image file {path} is {width}x{height} = {height * width / 1e6:.0f} megapixels, above the limit of "
+            f"{limit / 1e6:g} megapixels ({MAX_PIXELS_ENV} raises it); refused before decoding"
+        )
+    return height, width
+
+
+def verify_image(path: str | Path, limit: int | None = None) -> tuple[int, int]:
+    """:func:`image_size`, and the file's body is whole: a PNG's chunks up to IEND with their checksums, a
+    JPEG's end-of-image marker, any other format decoded. A file cut off after a valid header fails here, before
+    training, not when the test split reads it."""
+    from PIL import Image
+
+    height, width = image_size(path, limit)
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            kind = image.format
+            if kind == "PNG":
+                image.verify()  # every chunk's CRC, through IEND
+            elif kind == "JPEG":
+                with path.open("rb") as handle:
+                    handle.seek(max(0, path.stat().st_size - 4096))
+                    if b"\xff\xd9" not in handle.read():
+                        raise OSError("no end-of-image marker: the file is cut off")
+            else:
+                read_raw(path, limit)
+    except ImageReadError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise ImageReadError(f"image file {path} is truncated or corrupt after its header ({err})") from None
+    return height, width
+
+
+def read_raw(path: str | Path, limit: int | None = None) -> np.ndarray:
+    """Decode a file to its stored dtype (uint8 or uint16), ``H x W x C`` in RGB(A) channel order; its size is
+    checked from the header first (:func:`image_size`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"image file {path} does not exist")
+    image_size(path, limit)
     data = np.fromfile(str(path), dtype=np.uint8)  # np.fromfile + imdecode handles non-ASCII paths
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error as err:
+        raise ImageReadError(f"cannot decode image file {path}: {str(err).strip().splitlines()[-1]}") from None
     if image is None:
         raise ImageReadError(
             f"cannot decode image file {path}: it is corrupt or not an image (expected PNG, JPEG, TIFF or BMP)"
@@ -58,25 +138,6 @@ def read_raw(path: str | Path) -> np.ndarray:
     elif image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
     return np.ascontiguousarray(image)
-
-
-def image_size(path: str | Path) -> tuple[int, int]:
-    """``(height, width)`` from the file's header alone (no decoding), with an error naming the file: for
-    checking every input before training starts."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"image file {path} does not exist")
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ImageReadError(
-            f"cannot read the header of image file {path}: it is corrupt or not an image (expected PNG, JPEG, TIFF "
-            f"or BMP data; {type(err).__name__})"
-        ) from None
-    return height, width
 
 
 # -- conversions: one name each, read as a type signature (KAIR's utils_image) --------------------------------
@@ -142,8 +203,9 @@ def read_image(path: str | Path, channels: int | None = None) -> np.ndarray:
     return uint2single(raw)
 
 
-def write_image(path: str | Path, image: np.ndarray, bit_depth: int = 8) -> Path:
-    """Write float [0, 1] ``H x W x C`` (or already-integer) data as an 8- or 16-bit image, rounding."""
+def write_image(path: str | Path, image: np.ndarray, bit_depth: int = 8, overwrite: bool = True) -> Path:
+    """Write float [0, 1] ``H x W x C`` (or already-integer) data as an 8- or 16-bit image, rounding; the file
+    lands whole or not at all, and ``overwrite=False`` never replaces an existing one."""
     path = Path(path)
     if bit_depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
@@ -155,9 +217,7 @@ def write_image(path: str | Path, image: np.ndarray, bit_depth: int = 8) -> Path
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     elif image.ndim == 3 and image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
-    path.parent.mkdir(parents=True, exist_ok=True)
     ok, encoded = cv2.imencode(path.suffix or ".png", image)
     if not ok:
         raise ValueError(f"cannot encode {path} (suffix {path.suffix!r})")
-    encoded.tofile(str(path))
-    return path
+    return write_bytes(path, encoded.tobytes(), overwrite=overwrite)

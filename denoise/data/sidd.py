@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from denoise.data.files import atomic_open
 from denoise.data.io import ImageReadError
 from denoise.data.pairs import ImagePair, split_by_group
 
@@ -182,7 +183,7 @@ def write_submission(out_dir: str | Path, denoised: np.ndarray, seconds_per_mega
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, mat_path = out_dir / "SubmitSrgb.csv", out_dir / "SubmitSrgb.mat"
     flat = denoised.reshape(-1, *denoised.shape[2:])
-    with csv_path.open("w", newline="") as handle:
+    with atomic_open(csv_path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["ID", "BLOCK"])
         for index, block in enumerate(flat):
@@ -191,7 +192,8 @@ def write_submission(out_dir: str | Path, denoised: np.ndarray, seconds_per_mega
     for i in range(denoised.shape[0]):
         for j in range(denoised.shape[1]):
             cell[i, j] = denoised[i, j]
-    scipy.io.savemat(mat_path, {"DenoisedBlocksSrgb": cell, "TimeMPSrgb": np.array([[seconds_per_megapixel]])})
+    with atomic_open(mat_path, "wb") as handle:
+        scipy.io.savemat(handle, {"DenoisedBlocksSrgb": cell, "TimeMPSrgb": np.array([[seconds_per_megapixel]])})
     return csv_path, mat_path
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from denoise.eda.statistics import NoiseStats
 from denoise.eda.streaming import CATEGORY_LABELS, Sample
-from denoise.report import pyplot, zoom_box
+from denoise.report import pyplot, save_figure, zoom_box
 
 
 def _panels(count: int, width: float, height: float, columns: int = 3) -> tuple[Any, Any, list[Any]]:
@@ -29,7 +29,7 @@ def _save(plt: Any, fig: Any, axes: list[Any], used: int, path: Path, dpi: int =
     for ax in axes[used:]:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    save_figure(fig, path, dpi=dpi)
     plt.close(fig)
     return path
 
@@ -102,7 +102,7 @@ def plot_per_pair(path: Path, pairs: Sequence[Mapping[str, Any]]) -> Path:
         ax.set_ylabel("noise std (0-255)")
         ax.set_title("noise std against ISO, per camera")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -172,6 +172,6 @@ def plot_samples(path: Path, samples: Sequence[Sample], crop: int = 96) -> Path:
         for ax in row[:2]:
             ax.add_patch(plt.Rectangle((left, top), size, size, fill=False, edgecolor="#ffcc00", linewidth=1.5))
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
     return path

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from denoise.data.files import write_text
 from denoise.eda.plots import plot_counts, plot_histograms, plot_noise_model, plot_per_pair, plot_samples, sort_key
 from denoise.eda.statistics import Analysis, analyze
 from denoise.eda.streaming import CATEGORY_LABELS, Sample, iter_samples, thumbnail
@@ -194,7 +195,7 @@ def write_report(
         for p in sorted(analysis.pairs, key=lambda p: (p["dataset"], p["name"]))
     ]
     lines += ["## Every pair", "", markdown_table(pair_rows, list(pair_rows[0]))]
-    (out / "eda.md").write_text("\n".join(lines) + "\n")
+    write_text(out / "eda.md", "\n".join(lines) + "\n")
     write_json(out / "eda.json", report)
     return report
 

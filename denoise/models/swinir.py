@@ -186,7 +186,7 @@ class SwinIR(nn.Module):
         self.register_buffer("mean", mean, persistent=False)
         self.conv_first = nn.Conv2d(in_channels, embed_dim, 3, padding=1)
         self.embed_norm = nn.LayerNorm(embed_dim)
-        rates = torch.linspace(0, drop_path, sum(depths)).tolist()
+        rates = torch.linspace(0, drop_path, sum(depths), device="cpu").tolist()
         starts = [sum(depths[:i]) for i in range(len(depths))]
         self.layers = nn.ModuleList(
             ResidualSwinGroup(embed_dim, depth, head, window, mlp_ratio, rates[start : start + depth])

@@ -39,7 +39,7 @@ def prepare(cfg: DictConfig) -> dict[str, Any]:
     datamodule = instantiate(cfg.data)
     if not isinstance(datamodule, PairedDataModule):
         raise ValueError(f"data={cfg.data._target_}: this dataset has no patch store (only real-pair datasets do)")
-    objective = build(cfg.model.objective, what="model.objective")
+    objective = build(cfg.model.objective, what="model.objective", kind="objective")
     datamodule.serve(objective.needs, objective.name)  # noise2noise: the store keeps a second shot per sub-image
     stores = datamodule.patch_stores()
     table = Table(title="patch stores")

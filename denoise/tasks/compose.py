@@ -15,6 +15,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from denoise.checkpoint import AtomicCheckpointIO
+
 # Lightning's own use of a torch API deprecated in torch 2.10+; nothing a user can act on
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 # Lightning's hint whenever `srun` is installed; on a real SLURM job it detects the environment itself
@@ -108,4 +110,6 @@ def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: l
             "trainer.sync_batchnorm=true needs GPUs (PyTorch's SyncBatchNorm is CUDA-only); "
             "set it false with trainer.accelerator=cpu"
         )
-    return instantiate(OmegaConf.create(options), callbacks=callbacks, logger=loggers or False)
+    # every checkpoint lands whole or not at all, on any filesystem (denoise.checkpoint.AtomicCheckpointIO)
+    plugins = [AtomicCheckpointIO()]
+    return instantiate(OmegaConf.create(options), callbacks=callbacks, logger=loggers or False, plugins=plugins)

@@ -45,6 +45,7 @@ from denoise.report import (
     write_markdown,
 )
 from denoise.tasks.compose import instantiate, instantiate_group, run_dir
+from denoise.tasks.rundir import refuse_finished_run
 from denoise.tasks.wrapper import task_wrapper
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, verbose=False)
     out = run_dir()
+    refuse_finished_run(out, cfg)
     names = filter_names(cfg)
     if not checkpoint_paths(cfg) and not names:
         raise ValueError(

@@ -9,7 +9,7 @@ bounded for any photo; ``--tile 0`` runs each image whole.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -19,10 +19,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from denoise.checkpoint import load_network
+from denoise.data.files import refuse_existing, writable_folder
 from denoise.data.io import (
     IMAGE_SUFFIXES,
     ImageReadError,
     array2tensor,
+    image_size,
     list_images,
     read_raw,
     tensor2uint,
@@ -33,8 +35,16 @@ from denoise.inference import apply_tlc, denoise_image, resolve_device, sigma_va
 from denoise.precision import check_precision
 
 
-def collect_inputs(inputs: Sequence[str | Path], out_dir: Path) -> list[tuple[Path, Path]]:
-    """``(input file, output file)`` for every file given and every image in every folder given."""
+class NonFiniteOutputError(ValueError):
+    """A network gave NaN or inf for an image."""
+
+
+def collect_inputs(
+    inputs: Sequence[str | Path], out_dir: Path, overwrite: bool = False, max_pixels: int | None = None
+) -> list[tuple[Path, Path]]:
+    """``(input file, output file)`` for every file given and every image in every folder given, each checked
+    before any work: readable, within the pixel limit (from its header), and not replacing an existing file
+    unless ``overwrite``."""
     jobs: list[tuple[Path, Path]] = []
     for item in map(Path, inputs):
         if item.is_dir():
@@ -49,12 +59,26 @@ def collect_inputs(inputs: Sequence[str | Path], out_dir: Path) -> list[tuple[Pa
     for source, target in jobs:
         if not cv2.haveImageReader(str(source)):  # reads the signature only: bad files fail before any work
             raise ImageReadError(f"input {source} is not a readable image (expected PNG, JPEG, TIFF or BMP data)")
+        image_size(source, max_pixels)  # a decompression bomb is refused from its header
         if target in targets:
             raise ValueError(f"{targets[target]} and {source} would both be written to {target}; predict them apart")
         if target.resolve() == source.resolve():
             raise ValueError(f"the output {target} would overwrite its input; choose another -o folder")
         targets[target] = source
+    if not overwrite:
+        refuse_existing(targets, "--overwrite", "output")
     return jobs
+
+
+def check_finite(image: torch.Tensor, source: Path, ckpt: str | Path) -> None:
+    """A network with a NaN weight, or an ONNX file that overflows, writes black or white images: an error
+    naming both files instead."""
+    if not bool(torch.isfinite(image).all()):
+        bad = int((~torch.isfinite(image)).sum())
+        raise NonFiniteOutputError(
+            f"{ckpt} produced {bad} non-finite value(s) (NaN or inf) on {source}: its weights or graph are broken "
+            "(a NaN weight, an overflow); nothing was written for this image"
+        )
 
 
 def denoise_array(
@@ -69,9 +93,10 @@ def denoise_array(
     noise_level: str | float = "estimate",
     memory_budget_mb: float | None = None,
     tile_batch: int = 1,
+    check: Callable[[torch.Tensor], None] | None = None,
 ) -> np.ndarray:
     """Denoise an 8/16-bit ``H x W x C`` array (C = 1, 3 or 4) with a ``channels``-channel network; the result
-    has the input's dtype and channels, alpha copied through."""
+    has the input's dtype and channels, alpha copied through. ``check`` sees the float output first."""
     alpha = image[..., 3:] if image.shape[2] == 4 else None
     color = image[..., :3] if alpha is not None else image
     x = array2tensor(color)[None]
@@ -88,6 +113,8 @@ def denoise_array(
         y = torch.cat([run(x[:, i : i + 1]) for i in range(x.shape[1])], dim=1)
     else:  # a colour network on a gray image: three equal channels in, their mean out
         y = run(x.expand(-1, channels, -1, -1).contiguous()).mean(dim=1, keepdim=True)
+    if check is not None:
+        check(y)
     out = tensor2uint(y[0], bit_depth=8 if image.dtype == np.uint8 else 16)
     return np.concatenate([out, alpha], axis=2) if alpha is not None else out
 
@@ -135,6 +162,8 @@ def predict(
     memory_budget_mb: float | None = None,
     tlc: int | None = None,
     tile_batch: int = 1,
+    overwrite: bool = False,
+    max_pixels: int | None = None,
 ) -> list[Path]:
     """Denoise every input into ``out_dir``; returns the files written. Every input is checked before any
     work starts, so a typo fails in a second, not after an hour. ``noise_level``: what a noise-level network
@@ -143,8 +172,8 @@ def predict(
         raise ValueError(f"--tile {tile} --overlap {overlap}: expected numbers >= 0")
     noise_level = parse_noise_level(noise_level)
     check_precision(precision, key="--precision")
-    out_dir = Path(out_dir)
-    jobs = collect_inputs(inputs, out_dir)
+    out_dir = writable_folder(out_dir, "-o")
+    jobs = collect_inputs(inputs, out_dir, overwrite, max_pixels)
     net, channels = load_predictor(ckpt, model, gray, resolve_device(device))
     if tlc:
         apply_tlc(net, tlc, channels)
@@ -159,11 +188,12 @@ def predict(
             def on_tile(done: int, total: int) -> None:
                 progress.update(tiles, completed=done, total=total)
 
-            image = read_raw(source)
+            image = read_raw(source, max_pixels)
             result = denoise_array(
                 net, image, channels, tile, overlap, ensemble, on_tile, precision, noise_level, memory_budget_mb,
-                tile_batch,
+                tile_batch, check=lambda y, source=source: check_finite(y, source, ckpt),
             )  # fmt: skip
-            written.append(write_image(target, result, bit_depth=8 if image.dtype == np.uint8 else 16))
+            depth = 8 if image.dtype == np.uint8 else 16
+            written.append(write_image(target, result, bit_depth=depth, overwrite=overwrite))
             progress.advance(files)
     return written

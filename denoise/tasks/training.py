@@ -22,6 +22,7 @@ from denoise.runlock import RunLock
 from denoise.specs import to_plain
 from denoise.tasks.compose import build_trainer, instantiate, instantiate_group
 from denoise.tasks.resume import continue_run, launch_rank, resolve_resume
+from denoise.tasks.rundir import refuse_finished_run
 from denoise.tasks.wrapper import task_wrapper
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def train(cfg: DictConfig) -> float | None:
     The run directory is locked for the whole run (:mod:`denoise.runlock`), so no second process resumes into
     it while this one lives."""
     ckpt_path, out = resolve_resume(cfg)
+    refuse_finished_run(out, cfg)
     lock = RunLock(out) if launch_rank() == 0 else None
     if lock is not None:
         lock.acquire()
@@ -121,12 +123,19 @@ def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
         if cfg.get("test", True):
             if best_path is None:
                 log.warning("No best checkpoint was saved; testing the current weights")
-            trainer.test(
-                model,
-                datamodule=datamodule,
-                ckpt_path=best_path if cfg.get("train", True) else ckpt_path,
-                weights_only=True,
-            )
+            try:
+                trainer.test(
+                    model,
+                    datamodule=datamodule,
+                    ckpt_path=best_path if cfg.get("train", True) else ckpt_path,
+                    weights_only=True,
+                )
+            except SIGTERMException:  # Lightning's SystemExit would exit 0 with no results.json
+                log.warning(
+                    "Pre-empted during the test: exiting with status %d; ckpt_path=last tests again and writes "
+                    "results.json", PREEMPTED_EXIT_CODE,
+                )  # fmt: skip
+                raise PreemptedExit() from None
             test_metrics = _floats(trainer.callback_metrics)
     finally:  # W&B itself is finished by the task wrapper
         sync_commands = [lg.sync_command() for lg in loggers if isinstance(lg, ResilientWandbLogger)]

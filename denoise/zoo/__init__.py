@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
+import re
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -32,15 +32,48 @@ def index_path() -> Path:
     return Path(os.environ.get("DENOISE_ZOO", INDEX)).expanduser()
 
 
+#: a card's name: letters, digits, ``.``, ``_``, ``-`` (it becomes part of a file name in the cache)
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: the largest weights file the zoo downloads (a card's own ``bytes`` may say less)
+MAX_DOWNLOAD_BYTES = 2 << 30
+
+
 def entries() -> dict[str, dict[str, Any]]:
-    """Every card of the zoo, by name."""
+    """Every card of the zoo, by name; a malformed index (not YAML, not a mapping of cards, a name that is not a
+    plain file name) is an error naming the index."""
     path = index_path()
     if not path.is_file():
         raise ZooError(f"the zoo index {path} does not exist (DENOISE_ZOO names another)")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data.get("models"), dict):
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ZooError(f"the zoo index {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
         raise ZooError(f"{path}: expected a 'models:' mapping of name -> card")
+    for name, card in data["models"].items():
+        if not isinstance(name, str) or not NAME.match(name):
+            raise ZooError(f"{path}: the card name {name!r} is not allowed (letters, digits, '.', '_', '-' only)")
+        if not isinstance(card, dict):
+            raise ZooError(f"{path}: the card {name!r} is a {type(card).__name__}; expected a mapping of fields")
     return data["models"]
+
+
+def _checked_sha256(card: dict[str, Any], text: str) -> str:
+    expected = card.get("sha256")
+    if not isinstance(expected, str) or not SHA256.match(expected.lower()):
+        raise ZooError(f"{text}: its card in {index_path()} needs the sha256 of its weights (64 hex digits)")
+    return expected.lower()
+
+
+def _shipped_file(card: dict[str, Any], text: str) -> Path:
+    """A card's ``file``: relative to the index, inside the index's folder (no absolute path, no ``..``)."""
+    relative = Path(str(card["file"]))
+    folder = index_path().parent.resolve()
+    path = (folder / relative).resolve()
+    if relative.is_absolute() or ".." in relative.parts or not path.is_relative_to(folder):
+        raise ZooError(f"{text}: its file {card['file']!r} must be a path inside {folder} (beside the index)")
+    return path
 
 
 def cache_dir() -> Path:
@@ -56,22 +89,36 @@ def sha256(path: Path) -> str:
 
 
 def _download(url: str, expected: str, target: Path, name: str) -> Path:
-    """``url`` into ``target`` once, through a temporary file that becomes the target only if its sha256 is right."""
+    """``url`` into ``target`` once, through a temporary file beside it that becomes the target only if its sha256
+    is right; at most :data:`MAX_DOWNLOAD_BYTES`."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise ZooError(f"{PREFIX}{name}: its url {url!r} is not http(s)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".part") as part:
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response:
-                shutil.copyfileobj(response, part)
-        except OSError as err:
-            Path(part.name).unlink(missing_ok=True)
-            raise ZooError(f"{PREFIX}{name}: could not download {url}: {err}") from err
-    got = sha256(Path(part.name))
-    if got != expected:
-        Path(part.name).unlink(missing_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    digest, size = hashlib.sha256(), 0
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, partial.open("wb") as handle:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                size += len(block)
+                if size > MAX_DOWNLOAD_BYTES:
+                    raise ZooError(f"{PREFIX}{name}: {url} is larger than {MAX_DOWNLOAD_BYTES >> 20} MB; refused")
+                digest.update(block)
+                handle.write(block)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        raise ZooError(f"{PREFIX}{name}: could not download {url}: {err}") from err
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    if digest.hexdigest() != expected:
+        partial.unlink(missing_ok=True)
         raise ZooError(
-            f"{PREFIX}{name}: the file at {url} has sha256 {got}, not the zoo's {expected}; refused (not cached)"
+            f"{PREFIX}{name}: the file at {url} has sha256 {digest.hexdigest()}, not the zoo's {expected}; refused "
+            "(not cached)"
         )
-    os.replace(part.name, target)
+    os.replace(partial, target)
     return target
 
 
@@ -82,24 +129,25 @@ def resolve(name_or_path: str | Path) -> Path:
     if not text.startswith(PREFIX):
         return Path(text).expanduser()
     name = text[len(PREFIX) :]
+    if not NAME.match(name):
+        raise ZooError(f"{text}: a zoo name has letters, digits, '.', '_', '-' only")
     cards = entries()
     if name not in cards:
         raise ZooError(f"{text} is not in the zoo; expected one of {sorted(cards)} (denoise-models --zoo lists them)")
     card = cards[name]
-    expected = card.get("sha256")
     if card.get("file"):
-        path = index_path().parent / card["file"]
+        expected = _checked_sha256(card, text)
+        path = _shipped_file(card, text)
         if not path.is_file():
             raise ZooError(f"{text}: its weights file {path} is missing from this checkout")
-        if expected and sha256(path) != expected:
+        if sha256(path) != expected:
             raise ZooError(f"{text}: {path} does not match the zoo's sha256 {expected}; refused")
         return path
     if card.get("url"):
-        if not expected:
-            raise ZooError(f"{text}: a URL entry needs its sha256 in {index_path()}")
+        expected = _checked_sha256(card, text)
         target = cache_dir() / f"{name}-{expected[:12]}.ckpt"
         if target.is_file() and sha256(target) == expected:
             return target
-        return _download(card["url"], expected, target, name)
+        return _download(str(card["url"]), expected, target, name)
     recipe = card.get("recipe", "its recipe")
     raise ZooError(f"{text} has no weights yet (not trained): train it with `python train.py {recipe}`")

@@ -119,3 +119,25 @@ def test_on_device_batches_resume_bit_exact(tmp_path: Path) -> None:
     resumed = run_cli("train.py", *on_device, f"ckpt_path={last}", run_dir=tmp_path / "re")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     _assert_bit_exact(reference, run)
+
+
+def test_sigterm_during_the_test_exits_75_and_the_resume_finishes_the_test(tmp_path: Path) -> None:
+    """Lightning's SIGTERMException is a SystemExit: during the test phase it used to end the run with status 0
+    and no results.json. Now it is a pre-emption like any other, and ckpt_path=last tests and writes results."""
+    logs = tmp_path / "logs"
+    run = logs / "train" / "runs" / "interrupted"
+    common = [*TINY, "logger=csv", f"paths.log_dir={logs}"]
+    stopped = run_cli("train.py", *common, KILL, "+callbacks.kill.stage=test", run_dir=run)
+    assert stopped.returncode == PREEMPTED_EXIT_CODE, stopped.stderr[-3000:]
+    assert "Pre-empted during the test" in stopped.stdout + stopped.stderr
+    assert not (run / "results.json").exists()
+    resumed = run_cli("train.py", *common, "ckpt_path=last", run_dir=logs / "train" / "runs" / "relaunch")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    results = read_results(run)
+    assert results["test/psnr"] > 0 and results["global_step"] == 2
+    import csv
+
+    with (run / "csv" / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [bool(row["val/psnr"]) for row in rows] == [True, False]  # the first launch's validation row is kept
+    assert [bool(row["test/psnr"]) for row in rows] == [False, True]  # the relaunch's test row is added

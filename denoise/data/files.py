@@ -1,0 +1,146 @@
+"""Writing files so that they land whole or not at all, and never over what a user already has.
+
+Every file the suite writes (checkpoints, results, plots, predictions, exports, the patch store) goes through
+:func:`atomic_open`: the bytes are written to a temporary file *beside* the target (same folder, so the same
+filesystem), flushed and fsynced, then renamed over the target in one step, and the folder is fsynced. A
+``kill -9`` or a full disk at any byte leaves the previous file as it was (or no file), never a truncated one.
+A temporary file in ``$TMPDIR`` moved into place would not do: across filesystems (node-local temp, network
+scratch) a move is a copy into the target, which a kill cuts short.
+
+``overwrite=False`` makes the final step a hard link, which fails if the target appeared meanwhile: an output
+never replaces a file silently. :func:`refuse_existing` lists every such file before any work starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+#: how temporary files beside their targets are named (``.<name>.<random>.partial``), so they are recognisable
+PARTIAL_SUFFIX = ".partial"
+
+
+class OutputExistsError(FileExistsError):
+    """An output would replace a file the user already has, without the flag that allows it."""
+
+
+class UnwritableError(PermissionError):
+    """A folder the suite must write into cannot be written (read-only, a file, no permission)."""
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a no-op where folders cannot be opened, e.g. Windows)."""
+    with contextlib.suppress(OSError):
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+
+
+def partial_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+
+
+def _no_clobber(partial: Path, target: Path) -> None:
+    """Move ``partial`` to ``target`` unless ``target`` exists (atomically, where the filesystem has hard links)."""
+    try:
+        os.link(partial, target)
+    except FileExistsError:
+        raise OutputExistsError(f"{target} already exists; it was not replaced") from None
+    except OSError as err:  # no hard links here (some network and FAT filesystems): check, then rename
+        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        if target.exists():
+            raise OutputExistsError(f"{target} already exists; it was not replaced") from None
+        os.replace(partial, target)
+        return
+    partial.unlink()
+
+
+def commit(partial: Path, target: Path, overwrite: bool = True) -> Path:
+    """Make a finished temporary file (written beside ``target`` by a library that wants a path) the target:
+    fsynced, renamed (or hard-linked without ``overwrite``), the folder fsynced. ``partial`` is removed on error."""
+    try:
+        with open(partial, "rb+") as handle:
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(partial, target)
+        else:
+            _no_clobber(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    fsync_folder(target.parent)
+    return target
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "wb", overwrite: bool = True, **options: Any) -> Iterator[IO[Any]]:
+    """A file handle whose content becomes ``path`` only when the ``with`` block ends without an error."""
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_open writes whole files; mode {mode!r} is not 'wb' or 'w'")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not overwrite and target.exists():
+        raise OutputExistsError(f"{target} already exists; it was not replaced")
+    partial = partial_path(target)
+    try:
+        with open(partial, mode, **options) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(partial, target)
+        else:
+            _no_clobber(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    fsync_folder(target.parent)
+
+
+def write_bytes(path: str | Path, data: bytes, overwrite: bool = True) -> Path:
+    with atomic_open(path, "wb", overwrite=overwrite) as handle:
+        handle.write(data)
+    return Path(path)
+
+
+def write_text(path: str | Path, text: str, overwrite: bool = True) -> Path:
+    with atomic_open(path, "w", overwrite=overwrite, encoding="utf-8", newline="") as handle:
+        handle.write(text)
+    return Path(path)
+
+
+def refuse_existing(paths: Iterable[Path], flag: str, what: str = "output") -> None:
+    """One error listing every ``path`` that exists, naming the flag that allows replacing them."""
+    existing = [str(p) for p in paths if Path(p).exists()]
+    if existing:
+        listed = ", ".join(existing[:10]) + (f" and {len(existing) - 10} more" if len(existing) > 10 else "")
+        raise OutputExistsError(f"{len(existing)} {what} file(s) already exist: {listed}; pass {flag} to replace them")
+
+
+def writable_folder(path: str | Path, key: str) -> Path:
+    """``path`` as a folder the suite can write into (created if missing), or an error naming ``key``: a file in
+    the way, a read-only filesystem, no permission."""
+    folder = Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise UnwritableError(f"{key}={folder} is a file; expected a folder to write into")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = partial_path(folder / "write-check")
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise UnwritableError(f"{key}={folder} cannot be written: {err.strerror or err}") from None
+    return folder
+
+
+def leftover_partials(folder: Path) -> list[Path]:
+    """Temporary files that an interrupted write left in ``folder`` (a kill between write and rename)."""
+    return sorted(folder.glob(f".*{PARTIAL_SUFFIX}"))
