@@ -106,3 +106,45 @@ def test_the_shipped_zoo_lists_the_paper_recipes() -> None:
     for card in cards.values():
         recipe = card["recipe"].removeprefix("experiment=")
         assert (CONF / "experiment" / f"{recipe}.yaml").is_file()
+
+
+def write_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Path:
+    (tmp_path / "team").mkdir(exist_ok=True)
+    index = tmp_path / "team" / "index.yaml"
+    index.write_text(text)
+    monkeypatch.setenv("DENOISE_ZOO", str(index))
+    monkeypatch.setenv("DENOISE_CACHE", str(tmp_path / "cache"))
+    return index
+
+
+@pytest.mark.parametrize(
+    ("cards", "message"),
+    [
+        ({"../escape": {"url": "http://127.0.0.1:9/x", "sha256": "0" * 64}}, r"card name '\.\./escape' is not allowed"),
+        ({"ok": {"file": "red.ckpt"}}, r"zoo:ok: its card in .* needs the sha256 of its weights"),
+        ({"ok": {"file": "/etc/passwd", "sha256": "0" * 64}}, r"its file '/etc/passwd' must be a path inside"),
+        ({"ok": {"file": "../outside.ckpt", "sha256": "0" * 64}}, r"its file '\.\./outside\.ckpt' must be a path"),
+        ({"ok": {"url": "file:///etc/passwd", "sha256": "0" * 64}}, r"its url 'file:///etc/passwd' is not http\(s\)"),
+        ({"ok": {"url": "http://127.0.0.1:9/x", "sha256": "short"}}, r"needs the sha256 of its weights \(64 hex"),
+        ({"ok": "just a string"}, r"the card 'ok' is a str; expected a mapping"),
+    ],
+)
+def test_unsafe_cards_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cards: dict, message: str) -> None:
+    write_index(tmp_path, monkeypatch, yaml.safe_dump({"models": cards}))
+    with pytest.raises(zoo.ZooError, match=message):
+        zoo.resolve("zoo:ok")
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").rglob("*"))
+    assert not (tmp_path / "cache" / f"escape-{'0' * 12}.ckpt").exists()  # zoo/../escape: outside the zoo cache
+
+
+def test_a_zoo_name_with_a_path_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_index(tmp_path, monkeypatch, yaml.safe_dump({"models": {}}))
+    with pytest.raises(zoo.ZooError, match=r"zoo:\.\./x: a zoo name has letters, digits"):
+        zoo.resolve("zoo:../x")
+
+
+@pytest.mark.parametrize("text", ["models: [unclosed", "- a list\n- of things\n", "models: 3\n"])
+def test_a_malformed_index_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    index = write_index(tmp_path, monkeypatch, text)
+    with pytest.raises(zoo.ZooError, match=str(index).replace(".", r"\.")):
+        zoo.entries()

@@ -16,7 +16,7 @@ from denoise.data.io import ImageReadError, read_image, write_image
 from denoise.data.pairs import scene_mates, unique_pairs
 from denoise.objectives import Neighbor2Neighbor, Noise2Noise, Supervised
 from tests.fixtures.real import make_nind, make_renoir, make_sidd, noisy_version, smooth_image
-from tests.helpers import TINY, TINY_REAL, compose_cfg
+from tests.helpers import SHARED_DATA, TINY, TINY_REAL, compose_cfg
 
 
 def datamodule(tmp_path: Path, *overrides: str):
@@ -191,3 +191,32 @@ def test_gpu_augment_and_mixup_keep_second_shots_and_levels_aligned(cfg_train) -
     levels_only = instantiate(with_values(cfg_train, "data.gpu_augment=true", "data.mixup_alpha=0").data)
     turned = levels_only.augment_batch({"noisy": noisy, "noise_level": noisy[:, :1].clone()})  # no clean images
     assert torch.equal(turned["noise_level"], turned["noisy"][:, :1])
+
+
+def test_a_noisy_folder_too_small_to_hold_out_images_fails_before_training(tmp_path: Path) -> None:
+    from denoise.data.datamodule_base import InputCheckError
+
+    folder = noisy_folder(tmp_path / "noisy", count=6)
+    dm = datamodule(tmp_path, "data=noisy_folder", f"data.noisy_dir={folder}")
+    with pytest.raises(InputCheckError, match=r"holds 6 image\(s\), which leaves none for test .* at least 10 images"):
+        dm.check_inputs(["train", "val", "test"])
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="the reference test sets are not beside this checkout")
+@pytest.mark.parametrize("name", ["set12", "bsd68", "cbsd68", "kodak24", "mcmaster", "sidd_samples/clean"])
+def test_clean_photos_are_refused_as_a_noisy_folder_before_training(tmp_path: Path, name: str) -> None:
+    """Every standard clean test set measures below data.min_noise_sigma (largest folder median 1.47, Set12,
+    against 2.5; bench/noise_estimate.py), so it is refused by the input check, before any training."""
+    from denoise.data.datamodule_base import InputCheckError
+
+    dm = datamodule(tmp_path, "data=noisy_folder", f"data.noisy_dir={SHARED_DATA / name}", "data.patch_size=32")
+    with pytest.raises(InputCheckError, match=r"these images look clean \(median estimated noise sigma (0|1)\.\d\d/255"):
+        dm.check_inputs(["train", "val", "test"])
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="the reference test sets are not beside this checkout")
+def test_real_noisy_photos_pass_the_clean_check(tmp_path: Path) -> None:
+    """SIDD's noisy sRGB photos: folder median 6.14, well above the threshold."""
+    folder = SHARED_DATA / "sidd_samples" / "noisy"
+    dm = datamodule(tmp_path, "data=noisy_folder", f"data.noisy_dir={folder}", "data.patch_size=32")
+    dm.check_inputs(["train", "val", "test"])
