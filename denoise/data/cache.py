@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ from denoise.data.pairs import ImagePair, aligned
 from denoise.data.sampling import sample_generator
 from denoise.data.transforms import crop, dihedral_view, random_crop_box
 
+log = logging.getLogger(__name__)
 STORE_VERSION = 1
 
 
@@ -92,14 +94,43 @@ def _load_raw(
     return images[0].astype(dtype), clean, images[-1].astype(dtype) if partner is not None else None
 
 
+class CorruptStoreError(ValueError):
+    """A patch store on disk does not match its index (a copy cut short, a hand edit)."""
+
+
 class PatchStore:
     """One dataset's training pairs, cut once into sub-images on disk."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self.index = json.loads((self.folder / "index.json").read_text())
+        self.index = self._read_index()
         self._arrays: tuple[np.ndarray, ...] | None = None
         self._pid = -1
+        self.check()
+
+    def _read_index(self) -> dict[str, Any]:
+        try:
+            index = json.loads((self.folder / "index.json").read_text())
+        except (OSError, ValueError) as err:
+            raise CorruptStoreError(f"the patch store {self.folder} has an unreadable index.json ({err})") from None
+        if not isinstance(index, dict) or not {"patches", "size", "channels", "dtype", "pairs"} <= set(index):
+            raise CorruptStoreError(f"the patch store {self.folder} has an index.json without its fields")
+        return index
+
+    def check(self) -> None:
+        """The arrays on disk are what the index says (count, size, channels, dtype), read from their headers."""
+        shape = (
+            int(self.index["patches"]),
+            int(self.index["size"]),
+            int(self.index["size"]),
+            int(self.index["channels"]),
+        )
+        for array in self.arrays:
+            if array.shape != shape or array.dtype != np.dtype(self.index["dtype"]):
+                raise CorruptStoreError(
+                    f"the patch store {self.folder} holds arrays of {array.shape} {array.dtype}, not the index's "
+                    f"{shape} {self.index['dtype']}"
+                )
 
     @property
     def count(self) -> int:
@@ -115,7 +146,10 @@ class PatchStore:
         workers included)."""
         if self._arrays is None or self._pid != os.getpid():
             names = ("noisy", "clean", "noisy2") if self.has_second_noisy else ("noisy", "clean")
-            self._arrays = tuple(np.load(self.folder / f"{name}.npy", mmap_mode="r") for name in names)
+            try:
+                self._arrays = tuple(np.load(self.folder / f"{name}.npy", mmap_mode="r") for name in names)
+            except (OSError, ValueError) as err:
+                raise CorruptStoreError(f"the patch store {self.folder} has an unreadable array ({err})") from None
             self._pid = os.getpid()
         return self._arrays
 
@@ -136,7 +170,11 @@ class PatchStore:
         key = store_key(pairs, size, stride, channels, partners)
         folder = Path(cache_dir).expanduser() / f"{name}-{key}"
         if (folder / "index.json").is_file():
-            return cls(folder)
+            try:
+                return cls(folder)
+            except CorruptStoreError as err:  # derived data: rebuilt, never trained on
+                log.warning("%s; rebuilding it", err)
+                shutil.rmtree(folder, ignore_errors=True)
         layout, too_small = [], []
         for pair in pairs:
             files = (pair.noisy, *pair.clean, *([partners[pair.noisy]] if partners else []))

@@ -88,7 +88,8 @@ def launch_rank() -> int:
 def check_resume_fits(checkpoint: dict[str, Any], cfg: DictConfig, ckpt_key: str) -> None:
     """A checkpoint resumes only into the network it was trained as: a clear error naming what differs and the
     setting that fixes it, instead of PyTorch's raw "size mismatch" from deep inside Lightning."""
-    saved = (checkpoint.get("hyper_parameters") or {}).get("net")
+    hparams = checkpoint.get("hyper_parameters")
+    saved = hparams.get("net") if isinstance(hparams, dict) else None
     if not isinstance(saved, dict) or not cfg.get("model"):
         return
     wanted = OmegaConf.to_container(cfg.model.net, resolve=True)

@@ -166,3 +166,18 @@ def test_store_refuses_a_mismatched_pair_like_the_decoding_path(tmp_path: Path) 
         assert "pair x: the images differ in size" in str(err)
     else:
         raise AssertionError("a mismatched pair went into the store")
+
+
+@pytest.mark.parametrize("damage", ["index", "array"])
+def test_a_damaged_store_is_rebuilt_not_trained_on(tmp_path: Path, damage: str) -> None:
+    """A store cut short (a copy interrupted, a disk that filled) is found by its headers and rebuilt."""
+    pairs = scan_sidd(make_sidd(tmp_path / "sidd", "medium", scenes=SIDD_SCENES[:2]))
+    store = PatchStore.build(pairs, tmp_path / "cache", "sidd", size=48, stride=32, progress=False)
+    expected = np.array(store.arrays[0])
+    if damage == "index":
+        (store.folder / "index.json").write_text('{"version": 1, "patc')
+    else:
+        data = (store.folder / "noisy.npy").read_bytes()
+        (store.folder / "noisy.npy").write_bytes(data[: len(data) // 3])
+    rebuilt = PatchStore.build(pairs, tmp_path / "cache", "sidd", size=48, stride=32, progress=False)
+    assert rebuilt.folder == store.folder and np.array_equal(np.array(rebuilt.arrays[0]), expected)

@@ -210,7 +210,7 @@ def test_clean_photos_are_refused_as_a_noisy_folder_before_training(tmp_path: Pa
     from denoise.data.datamodule_base import InputCheckError
 
     dm = datamodule(tmp_path, "data=noisy_folder", f"data.noisy_dir={SHARED_DATA / name}", "data.patch_size=32")
-    with pytest.raises(InputCheckError, match=r"these images look clean \(median estimated noise sigma (0|1)\.\d\d/255"):
+    with pytest.raises(InputCheckError, match=r"images look clean \(median estimated noise sigma (0|1)\.\d\d/255"):
         dm.check_inputs(["train", "val", "test"])
 
 
