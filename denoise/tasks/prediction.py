@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from denoise.checkpoint import load_network
-from denoise.data.files import refuse_existing, writable_folder
+from denoise.data.files import UnwritableError, refuse_existing, writable_folder
 from denoise.data.io import (
     IMAGE_SUFFIXES,
     ImageReadError,
@@ -172,9 +172,12 @@ def predict(
         raise ValueError(f"--tile {tile} --overlap {overlap}: expected numbers >= 0")
     noise_level = parse_noise_level(noise_level)
     check_precision(precision, key="--precision")
-    out_dir = writable_folder(out_dir, "-o")
+    out_dir = Path(out_dir).expanduser()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UnwritableError(f"-o={out_dir} is a file; expected a folder to write into")
     jobs = collect_inputs(inputs, out_dir, overwrite, max_pixels)
     net, channels = load_predictor(ckpt, model, gray, resolve_device(device))
+    writable_folder(out_dir, "-o")  # created only now: a call that fails before writes nothing
     if tlc:
         apply_tlc(net, tlc, channels)
     written = []

@@ -372,6 +372,28 @@ def test_a_time_budget_stops_training_and_ends_the_schedule(cfg_train: DictConfi
     assert lr == pytest.approx(2e-3 * 0.01, rel=0.05)  # min_lr_ratio of the configured rate
 
 
+def test_a_time_budget_shorter_than_one_epoch_holds(cfg_train: DictConfig, tmp_path: Path) -> None:
+    """An epoch of 40,000 samples (10,000 steps, minutes on this CPU) and a 5-second budget: the run stops inside
+    its first epoch within a few seconds of the budget, validated, checkpointed and tested (Lightning's min_epochs
+    used to keep it training to the end of the epoch, whatever the clock said)."""
+    import time
+
+    run = tmp_path / "run"
+    start = time.perf_counter()
+    train(
+        with_values(cfg_train, "data.samples_per_epoch=40000", "trainer.max_epochs=2", "trainer.max_time=00:00:00:05")
+    )
+    fit_seconds = read_results(run)["fit_seconds"]
+    assert fit_seconds < 5 + 4, f"training ran {fit_seconds:.1f} s past a 5-second budget"
+    assert time.perf_counter() - start < 60
+    results = read_results(run)
+    assert 0 < results["global_step"] < 10_000 and results["epochs"] == 0
+    assert results["val/psnr"] is not None and np.isfinite(results["test/psnr"])
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == results["global_step"]
+    assert Path(results["ckpt_path"]).is_file()
+
+
 def test_last_ckpt_is_the_newest_state_when_validation_stops_improving(cfg_train: DictConfig, tmp_path: Path) -> None:
     """With learning rate 0 val/psnr never improves after epoch 0, so the best checkpoint stays at step 2; last.ckpt
     must still hold the final step (Lightning 2.6's save_last writes it only when the best one improves)."""

@@ -185,3 +185,22 @@ def test_a_resumed_csv_log_keeps_its_history(tmp_path: Path) -> None:
     lines = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
     assert lines[0].split(",") == ["step", "test/psnr", "train/loss", "val/psnr"]
     assert [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3", "4"]
+
+
+@pytest.mark.slow
+def test_an_unwritable_run_directory_is_one_line(tmp_path: Path) -> None:
+    """Hydra's own mkdir would fail with a traceback; the run-directory check says it in one line, exit 2."""
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    (tmp_path / "a_file").write_text("x")
+    for run_dir in ("/proc/denoise/run", str(tmp_path / "a_file")):
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={run_dir}", "logger=none"],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert result.stderr.strip().startswith(f"error: hydra.run.dir={run_dir} ")
+        assert "Traceback" not in result.stderr
