@@ -40,13 +40,30 @@ from denoise.inference import device_name, synchronize
 from denoise.tasks import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAIN400 = ROOT.parent / "shared" / "data" / "train400"
+
+
+def data_dir() -> Path:
+    """Where Train400 is looked for: ``DATA_DIR``, else the project's data/ (paths.data_dir), else
+    ../shared/data beside the checkout; the embedded photos are used where none has it."""
+    import os
+
+    for candidate in (os.environ.get("DATA_DIR"), ROOT / "data", ROOT.parent / "shared" / "data"):
+        if candidate and (Path(candidate) / "train400").is_dir():
+            return Path(candidate)
+    return ROOT / "data"
+
+
 GOAL = {"cuda": 1.05, "cpu": 1.03}
 #: model -> device type -> (batch, patch, gray, precision)
 SETTINGS: dict[str, dict[str, tuple[int, int, bool, str]]] = {
     "dncnn": {"cuda": (128, 40, True, "bf16-mixed"), "cpu": (16, 40, True, "32-true")},
     "nafnet_small": {"cuda": (16, 128, False, "bf16-mixed"), "cpu": (4, 64, False, "32-true")},
+    # a 3-layer, 4-channel DnCNN on 16x16 crops: the step's arithmetic is negligible, so the step time is the
+    # host's own per-step work (Python, launches): what a fast GPU cannot hide when the host falls behind
+    "host": {"cuda": (2, 16, True, "bf16-mixed"), "cpu": (2, 16, True, "32-true")},
 }
+#: configs and extra overrides of the models that are not plain conf/model names
+MODEL_CONFIG = {"host": ("dncnn", ["model.net.depth=3", "model.net.channels=4"])}
 
 
 class Throughput(L.Callback):
@@ -80,14 +97,16 @@ class Throughput(L.Callback):
 def compose(model: str, device: torch.device, steps: int, out_dir: Path, compile_net: bool) -> Any:
     """train.py's config for this benchmark (one epoch of ``steps`` steps, CSV logger, default callbacks)."""
     batch, patch, gray, precision = SETTINGS[model][device.type]
+    config, extra = MODEL_CONFIG.get(model, (model, []))
     overrides = [
-        f"model={model}",
+        f"model={config}",
+        *extra,
         "logger=csv",
         f"trainer={'gpu' if device.type == 'cuda' else 'default'}",
         f"trainer.accelerator={'gpu' if device.type == 'cuda' else 'cpu'}",
         f"trainer.precision={precision}",
         "trainer.max_epochs=1",
-        "+trainer.limit_val_batches=1",
+        "+trainer.limit_val_batches=0",  # no validation: its whole-image shapes would recompile a compiled net
         "trainer.num_sanity_val_steps=0",
         f"data.grayscale={gray}",
         f"data.patch_size={patch}",
@@ -97,8 +116,9 @@ def compose(model: str, device: torch.device, steps: int, out_dir: Path, compile
         f"model.compile={compile_net}",
         "test=false",
     ]
-    if TRAIN400.is_dir():
-        overrides.append(f"data.train_dirs=[{TRAIN400}]")
+    train400 = data_dir() / "train400"
+    if train400.is_dir() and model != "host":
+        overrides.append(f"data.train_dirs=[{train400}]")
     return compose_config("train", overrides, out_dir)
 
 
@@ -142,6 +162,7 @@ def plain_run(cfg: Any, device: torch.device, warmup: int) -> float:
     """The same network, optimizer, schedule, loss, precision and batches, in a hand-written loop."""
     from denoise.data.datamodule import DenoiseDataModule
     from denoise.losses import get_loss
+    from denoise.optim import resolve_fused
     from denoise.specs import build
     from denoise.tasks import instantiate
 
@@ -151,7 +172,8 @@ def plain_run(cfg: Any, device: torch.device, warmup: int) -> float:
     net = build(dict(cfg.model.net), what="model.net").to(device).train()
     if cfg.model.get("compile"):
         net.compile()
-    optimizer = build({**cfg.model.optimizer, "_partial_": True}, what="model.optimizer")(net.parameters())
+    spec = resolve_fused(dict(cfg.model.optimizer), device.type)  # as DenoiseModule.configure_optimizers
+    optimizer = build({**spec, "_partial_": True}, what="model.optimizer")(net.parameters())
     loader = datamodule.train_dataloader()
     scheduler = build({**cfg.model.scheduler, "_partial_": True}, what="model.scheduler")(
         optimizer, total_steps=len(loader)
@@ -187,6 +209,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=None, help="steps left out of the timing (default: steps/5)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each side, alternating")
     parser.add_argument("--compile", action="store_true", help="model.compile=true on both sides")
+    parser.add_argument(
+        "--compile-models", nargs="*", default=[], choices=list(SETTINGS),
+        help="also these models with model.compile=true, in the same process (after the others)",
+    )  # fmt: skip
     parser.add_argument("--sync-audit", action="store_true", help="count host syncs per step (CUDA only)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -204,8 +230,9 @@ def main() -> None:
     results = []
     console = Console()  # one line per run: Lightning's own rich progress bar is part of what is timed
     with tempfile.TemporaryDirectory() as tmp:
-        for model in args.models:
-            cfg = compose(model, device, steps, Path(tmp) / model, args.compile)
+        runs = [(model, args.compile) for model in args.models] + [(model, True) for model in args.compile_models]
+        for model, compiled in runs:
+            cfg = compose(model, device, steps, Path(tmp) / f"{model}{'-compiled' * compiled}", compiled)
             plain: list[float] = []
             fit: list[float] = []
             for round_index in range(args.rounds):
@@ -216,7 +243,8 @@ def main() -> None:
                     else:
                         fit.append(lightning_run(cfg, device, warmup, audit=False)[0])
                     rate = (plain if side == "plain" else fit)[-1]
-                    console.print(f"{model} round {round_index + 1}/{args.rounds}, {side}: {rate:.2f} steps/s")
+                    label = f"{model}{' (compiled)' * compiled}"
+                    console.print(f"{label} round {round_index + 1}/{args.rounds}, {side}: {rate:.2f} steps/s")
             batch, patch, gray, precision = SETTINGS[model][device.type]
             row: dict[str, Any] = {
                 "model": model,
@@ -225,7 +253,7 @@ def main() -> None:
                 "channels": 1 if gray else 3,
                 "precision": precision,
                 "data": "on the device" if device.type == "cuda" else "DataLoader",
-                "compile": args.compile,
+                "compile": compiled,
                 "steps_timed": steps - warmup,
                 "plain_steps_per_s": plain,
                 "lightning_steps_per_s": fit,
@@ -233,7 +261,9 @@ def main() -> None:
                 "lightning_median": statistics.median(fit),
             }
             row["ratio"] = row["plain_median"] / row["lightning_median"]
-            if args.sync_audit and device.type == "cuda":
+            # what Lightning adds to each step on the host, in milliseconds (the model "host" isolates it)
+            row["extra_ms_per_step"] = 1e3 * (1 / row["lightning_median"] - 1 / row["plain_median"])
+            if args.sync_audit and device.type == "cuda" and model != "host":
                 _, syncs = lightning_run(cfg, device, warmup, audit=True)
                 row["syncs_per_step"] = len(syncs) / (steps - warmup)
                 row["sync_stacks"] = syncs[:5]
@@ -241,18 +271,19 @@ def main() -> None:
 
     goal = GOAL.get(device.type, 1.05)
     table = Table(title=f"train.py (Lightning) against a plain loop on {device_name(device)}: steps per second")
-    for column in ("model", "batch", "precision", "plain", "Lightning", "ratio", "goal", "syncs/step"):
+    for column in ("model", "batch", "precision", "plain", "Lightning", "ratio", "goal", "+ms/step", "syncs/step"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for row in results:
         spread = f"{min(row['lightning_steps_per_s']):.1f}-{max(row['lightning_steps_per_s']):.1f}"
         table.add_row(
-            row["model"],
+            row["model"] + (" (compiled)" if row["compile"] else ""),
             f"{row['batch']}x{row['patch']}²x{row['channels']}",
             row["precision"],
             f"{row['plain_median']:.1f}",
             f"{row['lightning_median']:.1f} ({spread})",
             f"{row['ratio']:.3f}",
             f"<= {goal}",
+            f"{row['extra_ms_per_step']:.2f}",
             f"{row['syncs_per_step']:.3f}" if "syncs_per_step" in row else "-",
         )
     Console().print(table)

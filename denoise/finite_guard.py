@@ -38,6 +38,23 @@ class FiniteLossGuard:
         self._value = torch.where(first, loss, self._value)
         self._positions[step] = (epoch, batch)
 
+    def packed(self) -> dict[str, torch.Tensor]:
+        """The record as device scalars (``guard/step`` -1 while every loss was finite), for a copy to the host
+        that does not wait (:class:`denoise.step_log.StepScalars`); empty before the first record."""
+        if self._step is None or self._value is None:
+            return {}
+        return {"guard/step": self._step, "guard/value": self._value}
+
+    def raise_for(self, step: float, value: float, where: str, rank: int | None = None) -> None:
+        """Stop training: the loss of global step ``step`` was ``value`` (not finite)."""
+        epoch, batch = self._positions.get(int(step), ("?", "?"))  # DDP ranks step together: same positions
+        on_rank = f" on rank {rank}" if rank is not None else ""
+        raise FloatingPointError(
+            f"training stopped: the loss is not finite ({_number(value)}) at global step {int(step)} "
+            f"(epoch {epoch}, batch {batch}){on_rank}, noticed at {where}. The weights after that step are not "
+            f"finite and were not saved; the checkpoints saved before it are kept. {ADVICE}"
+        )
+
     def check(self, where: str, all_gather: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         """Raise FloatingPointError naming the first bad step (over every rank when ``all_gather`` is given:
         each rank must call this at the same point). ``where`` says when it was noticed."""
@@ -50,13 +67,7 @@ class FiniteLossGuard:
             self._positions.clear()
             return
         step, value, rank = min(bad)
-        epoch, batch = self._positions.get(int(step), ("?", "?"))  # DDP ranks step together: same positions
-        on_rank = f" on rank {rank}" if all_gather is not None else ""
-        raise FloatingPointError(
-            f"training stopped: the loss is not finite ({_number(value)}) at global step {int(step)} "
-            f"(epoch {epoch}, batch {batch}){on_rank}, noticed at {where}. The weights after that step are not "
-            f"finite and were not saved; the checkpoints saved before it are kept. {ADVICE}"
-        )
+        self.raise_for(step, value, where, rank if all_gather is not None else None)
 
     @staticmethod
     def refuse_non_finite(state_dict: Mapping[str, Any], step: int) -> None:

@@ -36,6 +36,7 @@ Memory is bounded by one tile's activations plus the image and two full-size acc
 
 from __future__ import annotations
 
+import functools
 import logging
 import weakref
 from collections.abc import Callable
@@ -151,6 +152,30 @@ def _whole(net: nn.Module, x: torch.Tensor, progress: Progress | None) -> torch.
     return out
 
 
+def accumulator_device(x: torch.Tensor, device: torch.device, channels_out: int | None = None) -> torch.device:
+    """Where tiles are blended: on the network's device when the output and weight accumulators take at most a
+    quarter of its free memory (every step of the tile loop then stays on the GPU: no copy back and no host
+    sync per tile), else where the image is (a photo larger than the GPU's memory stays in host memory)."""
+    if device.type != "cuda" or x.device == device:
+        return device if x.device == device else x.device
+    free, _ = torch.cuda.mem_get_info(device)
+    batch, channels, height, width = x.shape
+    needed = 4 * batch * height * width * ((channels_out or channels) + 1)  # float32 output and weight sum
+    return device if needed <= free // 4 else x.device
+
+
+@functools.lru_cache(maxsize=64)
+def _weight_map(
+    tile_h: int, tile_w: int, edges: tuple[bool, bool, bool, bool], overlap: int, device: torch.device
+) -> torch.Tensor:
+    """A tile's blend weights (``tile_h x tile_w``), by which of its edges are inner ones (top, bottom, left,
+    right), built once per shape and device."""
+    top, bottom, left, right = edges
+    rows = blend_weights(tile_h, int(top), int(top) + tile_h + int(bottom), overlap)
+    cols = blend_weights(tile_w, int(left), int(left) + tile_w + int(right), overlap)
+    return torch.outer(rows, cols).to(device)
+
+
 @torch.no_grad()
 def run_tiled(
     net: nn.Module,
@@ -163,8 +188,10 @@ def run_tiled(
     """``net(x)`` computed tile by tile and blended (see the module docstring); ``tile <= 0``: whole image.
 
     Tiles run on the network's device, ``tile_batch`` of them a forward (every tile has the same size, so they
-    stack: a GPU runs a batch of tiles about as fast as one); the accumulators stay on ``x``'s device, so a
-    photo larger than the GPU's memory can stay in host memory.
+    stack: a GPU runs a batch of tiles about as fast as one). The blending happens on the network's device when
+    its accumulators fit there (:func:`accumulator_device`), so a GPU never waits for the host between tiles;
+    else where ``x`` is, so a photo larger than the GPU's memory can stay in host memory. The image itself stays
+    where it is and only each group of tiles moves.
     """
     if tile <= 0 or max(x.shape[-2:]) <= tile:
         return _whole(net, x, progress)
@@ -173,25 +200,27 @@ def run_tiled(
     full_h, full_w = padded.shape[-2:]
     tiles = tile_grid(full_h, full_w, tile, overlap, multiple)
     device = _device_of(net, x.device)
+    blend_on = accumulator_device(padded, device)
+    if padded.device.type == "cpu" and device.type == "cuda":
+        padded = padded.pin_memory()  # tiles copy without blocking the host
     out: torch.Tensor | None = None
-    weight_sum = torch.zeros(1, 1, full_h, full_w, device=x.device)
+    weight_sum = torch.zeros(1, 1, full_h, full_w, device=blend_on)
     step = max(1, int(tile_batch))
     for first in range(0, len(tiles), step):
         group = tiles[first : first + step]
-        patches = torch.cat([padded[..., t : t + h, left : left + w] for t, left, h, w in group]).to(device)
-        results = net(patches).to(x.device, torch.float32).split(x.shape[0])
+        patches = torch.cat([padded[..., t : t + h, left : left + w] for t, left, h, w in group])
+        results = net(patches.to(device, non_blocking=True)).to(blend_on, torch.float32).split(x.shape[0])
         for result, (top, left, tile_h, tile_w) in zip(results, group, strict=True):
             if out is None:
-                out = torch.zeros(x.shape[0], result.shape[1], full_h, full_w, device=x.device)
-            weight = torch.outer(
-                blend_weights(tile_h, top, full_h, overlap), blend_weights(tile_w, left, full_w, overlap)
-            ).to(x.device)
-            out[..., top : top + tile_h, left : left + tile_w] += result * weight
+                out = torch.zeros(x.shape[0], result.shape[1], full_h, full_w, device=blend_on)
+            edges = (top > 0, top + tile_h < full_h, left > 0, left + tile_w < full_w)
+            weight = _weight_map(tile_h, tile_w, edges, overlap, blend_on)
+            out[..., top : top + tile_h, left : left + tile_w].addcmul_(result, weight)
             weight_sum[..., top : top + tile_h, left : left + tile_w] += weight
         if progress is not None:
             progress(first + len(group), len(tiles))
     assert out is not None
-    return (out / weight_sum)[..., :height, :width]
+    return (out / weight_sum)[..., :height, :width].to(x.device)
 
 
 def apply_tlc(net: nn.Module, train_size: int | None, channels: int | None = None) -> int:

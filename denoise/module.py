@@ -26,10 +26,11 @@ from denoise.losses import get_loss
 from denoise.metrics import Convention, estimated_noise_level, image_metrics
 from denoise.models.noise_map import noise_level_map
 from denoise.objectives import Objective, objective_spec
-from denoise.optim import run_progress
+from denoise.optim import resolve_fused, run_progress
 from denoise.precision import check_precision, exact_float
 from denoise.preemption import collect_rng_states, restore_rng_states
 from denoise.specs import SpecError, build, check_literal, check_spec, to_plain
+from denoise.step_log import StepScalars, log_to
 
 METRICS = ("psnr", "ssim", "psnr_noisy", "ssim_noisy", "loss", "noise_in", "noise_out")
 #: how validation/test images run (denoise/inference.py): whole, or in overlapping tiles; x8 ensemble; the
@@ -109,6 +110,10 @@ class DenoiseModule(L.LightningModule):
         self._examples: list[tuple[str, torch.Tensor]] = []
         self._per_dataset: list[str] = []
         self._finite_guard = FiniteLossGuard()
+        self._step_scalars = StepScalars()
+        self._loss: torch.Tensor | None = None
+        #: the training loss of the latest logging step that reached the host (what the progress bar shows)
+        self.train_loss_shown: float | None = None
         #: (total steps, time-budget fraction) of the run, as the LR schedules see it; set at the first step
         self._run_clock: tuple[int, Callable[[], float] | None] | None = None
 
@@ -168,9 +173,7 @@ class DenoiseModule(L.LightningModule):
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         loss = self.objective(self._training_net(batch), batch, self.loss_fn, self._run_progress())
         self._finite_guard.record(loss, self.global_step, self.current_epoch, batch_idx)
-        # not in the progress bar through Lightning, which would copy it to the host every step (ProgressBar
-        # shows it from the logging steps instead)
-        self.log("train/loss", loss, batch_size=batch["noisy"].shape[0])
+        self._loss = loss.detach()  # logged at logging steps without a host wait (on_train_batch_end)
         return loss
 
     # -- the non-finite loss guard: checked where the host waits anyway, never every step -------------------
@@ -181,11 +184,34 @@ class DenoiseModule(L.LightningModule):
         self._finite_guard.check(where, self.all_gather if distributed else None)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        every = max(int(self.trainer.log_every_n_steps), 1)
-        if self.global_step % every == 0:  # a logging step: Lightning copies the loss to the host here anyway
+        """At logging steps the loss (and the non-finite guard's record) start their way to the host, and what
+        arrived from earlier logging steps is logged and checked: no host wait (:mod:`denoise.step_log`)."""
+        if self.global_step % max(int(self.trainer.log_every_n_steps), 1) or self._loss is None:
+            return
+        if self.trainer.world_size > 1:  # every rank checks at the same point (a collective): synchronously
             self.check_finite(f"logging step {self.global_step}")
+            self._step_scalars.push(self.global_step, {"train/loss": self._loss})
+        else:
+            self._step_scalars.push(self.global_step, {"train/loss": self._loss, **self._finite_guard.packed()})
+        self._report_steps(wait=False)
+
+    def _report_steps(self, wait: bool) -> None:
+        for step, values in self._step_scalars.ready(wait):
+            bad_step, bad_value = values.pop("guard/step", -1.0), values.pop("guard/value", 0.0)
+            if bad_step >= 0:
+                self._finite_guard.raise_for(bad_step, bad_value, f"logging step {step}")
+            self.train_loss_shown = values["train/loss"]
+            if self.trainer.is_global_zero:
+                log_to(self.loggers, step, values)
+
+    def flush_step_log(self) -> None:
+        """Log whatever logging steps are still on their way (a pre-emption: the run's history stays whole)."""
+        for step, values in self._step_scalars.ready(wait=True):
+            if self.trainer.is_global_zero:
+                log_to(self.loggers, step, {k: v for k, v in values.items() if not k.startswith("guard/")})
 
     def on_train_epoch_end(self) -> None:  # before ModelCheckpoint saves at the epoch's end
+        self._report_steps(wait=True)  # the host waits for the epoch's end here anyway
         self.check_finite(f"the end of epoch {self.current_epoch}")
 
     def on_validation_epoch_start(self) -> None:  # before a validation (and the checkpoint it leads to)
@@ -284,9 +310,8 @@ class DenoiseModule(L.LightningModule):
     # -- optimization ---------------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:
         # both are Hydra partials: completed here with the parameters and the run's length
-        optimizer = build({**self.hparams.optimizer, "_partial_": True}, what="model.optimizer", kind="optimizer")(
-            self.net.parameters()
-        )
+        spec = resolve_fused(dict(self.hparams.optimizer), self.device.type)  # fused: auto -> fused on CUDA
+        optimizer = build({**spec, "_partial_": True}, what="model.optimizer", kind="optimizer")(self.net.parameters())
         if self.hparams.scheduler is None:
             return {"optimizer": optimizer}
         total_steps = int(self.trainer.estimated_stepping_batches)

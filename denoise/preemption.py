@@ -125,6 +125,9 @@ class PreemptionCheckpoint(Callback):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if not isinstance(exception, SIGTERMException) or trainer.state.fn != TrainerFn.FITTING:
             return
+        flush = getattr(pl_module, "flush_step_log", None)
+        if callable(flush):  # the losses of the last logging steps, still on their way to the host
+            flush()
         path = self.checkpoint_path(trainer)
         trainer.save_checkpoint(path, weights_only=False)  # the full state: optimizer, loops, callbacks
         if trainer.is_global_zero:

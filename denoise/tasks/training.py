@@ -20,6 +20,7 @@ from denoise.preemption import PREEMPTED_EXIT_CODE, PreemptedExit
 from denoise.report import method_rows, print_table, write_json
 from denoise.runlock import RunLock
 from denoise.specs import to_plain
+from denoise.step_log import LearningRates
 from denoise.tasks.compose import build_trainer, instantiate, instantiate_group
 from denoise.tasks.resume import continue_run, launch_rank, resolve_resume
 from denoise.tasks.rundir import refuse_finished_run
@@ -49,7 +50,7 @@ def train(cfg: DictConfig) -> float | None:
     The run directory is locked for the whole run (:mod:`denoise.runlock`), so no second process resumes into
     it while this one lives."""
     ckpt_path, out = resolve_resume(cfg)
-    refuse_finished_run(out, cfg)
+    refuse_finished_run(out, cfg, resuming=ckpt_path is not None and cfg.get("train", True))
     lock = RunLock(out) if launch_rank() == 0 else None
     if lock is not None:
         lock.acquire()
@@ -91,7 +92,7 @@ def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
     loggers: list[Logger] = instantiate_group(cfg.get("logger"), "logger")
     callbacks: list[Callback] = instantiate_group(cfg.get("callbacks"), "callbacks")
     if not loggers:  # Lightning refuses an LR monitor without a logger
-        callbacks = [cb for cb in callbacks if not isinstance(cb, LearningRateMonitor)]
+        callbacks = [cb for cb in callbacks if not isinstance(cb, LearningRateMonitor | LearningRates)]
     if not datamodule.has_clean:
         log.warning(
             "%s has no clean images: validation and test report the noise level estimated in the input and the "

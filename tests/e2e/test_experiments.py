@@ -118,4 +118,6 @@ def test_gray_paper_recipes_compose_on_the_standard_sets(recipe: str, tmp_path: 
     assert (list(cfg.noise.sigma) if isinstance(sigma, list) else cfg.noise.sigma) == sigma
     assert [Path(d).name for d in cfg.data.train_dirs] == ["train400"] and Path(cfg.data.test_dirs[0]).name == "bsd68"
     assert cfg.trainer.max_time == "00:00:07:00" and cfg.data.on_device and cfg.trainer.accelerator == "gpu"
+    assert cfg.model.compile == recipe.startswith("dncnn")  # the DnCNNs on their fastest measured setting
+    assert cfg.trainer.min_epochs is None  # the 7-minute budget holds inside the first epoch too
     assert cfg.data.patch_size % size_multiple(cfg) == 0

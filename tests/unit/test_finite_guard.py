@@ -60,7 +60,9 @@ HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "numpy")
 LOADER, OPTIMIZER = "site-packages/torch/utils/data/", "site-packages/torch/optim/"
 
 
-def _fit_and_count_host_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, samples: int) -> collections.Counter:
+def _fit_and_count_host_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, samples: int, log_every: int = 1000
+) -> collections.Counter:
     """Host reads during Trainer.fit by call site (the innermost frames outside torch)."""
     counts: collections.Counter = collections.Counter()
     fitting = [False]
@@ -87,9 +89,10 @@ def _fit_and_count_host_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s
 
     monkeypatch.setattr(L.Trainer, "fit", fit)
     overrides = [o for o in TINY if not o.startswith(("data.samples_per_epoch", "~callbacks.rich_progress_bar"))]
-    overrides += [f"data.samples_per_epoch={samples}", "trainer.log_every_n_steps=1000", "logger=csv", "test=false"]
+    overrides += [f"data.samples_per_epoch={samples}", f"trainer.log_every_n_steps={log_every}", "logger=csv",
+                  "test=false"]  # fmt: skip
     try:
-        train(compose_cfg("train", overrides, tmp_path / f"run{samples}"))
+        train(compose_cfg("train", overrides, tmp_path / f"run{samples}-{log_every}"))
     finally:
         monkeypatch.undo()
     return counts
@@ -106,3 +109,19 @@ def test_a_training_step_reads_nothing_back_from_the_device(tmp_path: Path, monk
     assert sum(few.values()) > 0  # the counting works: validation and the checkpoints do read values
     grown = {site: many[site] - few.get(site, 0) for site in many if many[site] > few.get(site, 0)}
     assert not grown, "\n".join(f"{count} more at {site}" for site, count in grown.items())
+
+
+@pytest.mark.slow
+def test_logging_steps_read_only_host_copies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Logging every step: the only reads that grow with the steps are denoise.step_log's, of the pinned host copies
+    it made without a wait (on a GPU no sync). Lightning's logger connector (a logged tensor made a number), its LR
+    monitor (a device tensor per rate), the progress bar and the loss guard used to read the device at every
+    logging step: 0.39 syncs a step on the H200."""
+    few = _fit_and_count_host_reads(tmp_path, monkeypatch, samples=8, log_every=1)  # 2 steps
+    many = _fit_and_count_host_reads(tmp_path, monkeypatch, samples=24, log_every=1)  # 6 steps
+    grown = {site: many[site] - few.get(site, 0) for site in many if many[site] > few.get(site, 0)}
+    assert grown, "logging every step reads the logged values somewhere"
+    elsewhere = {site: count for site, count in grown.items() if not site.startswith("step_log.py")}
+    assert not elsewhere, "\n".join(f"{count} more at {site}" for site, count in elsewhere.items())
+    metrics = (tmp_path / "run24-1" / "csv" / "metrics.csv").read_text()
+    assert "train/loss" in metrics and "lr-Adam" in metrics
