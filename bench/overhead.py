@@ -115,6 +115,7 @@ def compose(model: str, device: torch.device, steps: int, out_dir: Path, compile
         f"data.on_device={device.type == 'cuda'}",
         f"model.compile={compile_net}",
         "test=false",
+        "overwrite=true",  # the rounds run one after another in the same run directory
     ]
     train400 = data_dir() / "train400"
     if train400.is_dir() and model != "host":
