@@ -63,6 +63,7 @@ def register_resolvers() -> None:
 #: optional parts: the module each needs -> the extra of pyproject.toml that installs it
 EXTRAS = {
     "hydra_plugins.hydra_submitit_launcher": "slurm",
+    "hydra_plugins.hydra_joblib_launcher": "parallel",
     "hydra_plugins.hydra_optuna_sweeper": "search",
     "tensorboard": "tensorboard",
     "onnx": "export",

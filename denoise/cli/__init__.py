@@ -22,6 +22,7 @@ from denoise.tasks.compose import CONF_DIR
 #: command-line choices that need an optional part: (pattern of the override, module it needs)
 NEEDS_EXTRA = (
     (re.compile(r"^\+?launcher=slurm$"), "hydra_plugins.hydra_submitit_launcher"),
+    (re.compile(r"^\+?launcher=joblib$"), "hydra_plugins.hydra_joblib_launcher"),
     (re.compile(r"^\+?hparams_search=optuna$"), "hydra_plugins.hydra_optuna_sweeper"),
     (re.compile(r"^\+?logger=.*tensorboard"), "tensorboard"),
 )
