@@ -76,8 +76,8 @@ if [ "$quick" = 1 ]; then
     # the same code paths, tiny: CPU parity on Set12 against the stored CPU scores, 1 round of a few steps, a
     # small photo
     parity=(--devices "$device" --sets set12)
-    overhead=(--models host --steps 12 --warmup 4 --rounds 1)
-    compiled=(--models host --steps 8 --warmup 4 --rounds 1 --compile)
+    overhead=(--models host --steps 40 --warmup 10 --rounds 1)
+    compiled=(--models host --steps 24 --warmup 8 --rounds 1 --compile)
     tiling=(--models rednet_small --megapixels 0.3 --tile 256 --tile-batches 2 --precision fp32 --repeats 1)
     limits=(240 120 300 120)
     budget=${BUDGET_S:-900}

@@ -94,6 +94,7 @@ def main() -> int:
         steps.append({"step": name, "status": state, "seconds": int(seconds)})
     figures = [
         *overhead_figures(read(args.work / "overhead.json")),
+        *overhead_figures(read(args.work / "compiled.json")),
         *tiling_figures(read(args.work / "tiling.json")),
         *parity_figures(read(args.work / "parity.json")),
     ]
