@@ -103,6 +103,7 @@ GRAY_RECIPES = {
     "dncnn_b_gray": ("DnCNN", 20, 50, 128, [0, 55]),
     "red30_gray25": ("REDNet", 30, 50, 64, 25),
     "mwcnn_gray25": ("MWCNN", None, 128, 24, 25),
+    "ffdnet_gray": ("FFDNet", None, 50, 128, [0, 75]),
 }
 
 

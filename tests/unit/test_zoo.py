@@ -102,7 +102,9 @@ def test_the_shipped_zoo_lists_the_paper_recipes() -> None:
     from tests.helpers import CONF
 
     cards = yaml.safe_load(zoo.INDEX.read_text())["models"]
-    assert {"dncnn_gray_s25", "dncnn_gray_blind", "red30_gray_s25", "mwcnn_gray_s25"} <= set(cards)
+    assert {"dncnn_gray_s25", "dncnn_gray_blind", "red30_gray_s25", "mwcnn_gray_s25", "ffdnet_gray_blind"} <= set(cards)
+    assert cards["ffdnet_gray_blind"]["paper"] == {"bsd68_s15": 31.63, "bsd68_s25": 29.19, "bsd68_s50": 26.29}
+    assert cards["ffdnet_gray_blind"]["bm3d"] == {"bsd68_s15": 31.07, "bsd68_s25": 28.57, "bsd68_s50": 25.62}
     for card in cards.values():
         recipe = card["recipe"].removeprefix("experiment=")
         assert (CONF / "experiment" / f"{recipe}.yaml").is_file()
