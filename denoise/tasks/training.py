@@ -15,6 +15,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from denoise.data.datamodule import DenoiseDataModule
+from denoise.inference import device_name
 from denoise.loggers import ResilientWandbLogger
 from denoise.preemption import PREEMPTED_EXIT_CODE, PreemptedExit
 from denoise.report import method_rows, print_table, write_json
@@ -169,6 +170,7 @@ def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
                 "val/psnr": val_metrics.get("val/psnr"),
                 "val/psnr_noisy": val_metrics.get("val/psnr_noisy"),
                 "precision": str(cfg.trainer.precision),
+                "device": device_name(trainer.strategy.root_device),
                 "metrics": dict(model.hparams.metrics),
                 "objective": model.objective.describe(),
                 "eval_precision": str(model.hparams.inference["precision"]),
