@@ -220,7 +220,8 @@ def run_tiled(
         if progress is not None:
             progress(first + len(group), len(tiles))
     assert out is not None
-    return (out / weight_sum)[..., :height, :width].to(x.device)
+    blended = (out / weight_sum)[..., :height, :width]
+    return blended if blend_on == x.device else blended.to(x.device)  # one copy back, of the finished image
 
 
 def apply_tlc(net: nn.Module, train_size: int | None, channels: int | None = None) -> int:
