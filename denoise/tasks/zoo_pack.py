@@ -22,6 +22,11 @@ from typing import Any
 
 import torch
 import yaml
+
+try:
+    import fcntl
+except ImportError:  # Windows: one packer at a time
+    fcntl = None  # type: ignore[assignment]
 from omegaconf import OmegaConf
 
 from denoise import zoo
@@ -148,10 +153,15 @@ def pack(run_dir: str | Path, name: str | None = None, data_dir: str | Path | No
 
 
 def write_card(index: Path, name: str, card: Mapping[str, Any]) -> None:
-    """Add or replace one card of ``index`` (written whole or not at all), the others and the header kept."""
-    text = index.read_text() if index.is_file() else "models:\n"
-    header = "".join(re.findall(r"^#.*\n", text.split("models:", 1)[0], flags=re.MULTILINE))
-    data = yaml.safe_load(text) or {}
-    models = dict(data.get("models") or {})
-    models[name] = dict(card)
-    write_text(index, header + yaml.safe_dump({"models": models}, sort_keys=False, width=120))
+    """Add or replace one card of ``index`` (written whole or not at all), the others and the header kept; under
+    a lock, so that several runs packed at once (``bench/zoo_train.sh``) each add theirs."""
+    index.parent.mkdir(parents=True, exist_ok=True)
+    with open(index.with_name(f".{index.name}.lock"), "w") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        text = index.read_text() if index.is_file() else "models:\n"
+        header = "".join(re.findall(r"^#.*\n", text.split("models:", 1)[0], flags=re.MULTILINE))
+        data = yaml.safe_load(text) or {}
+        models = dict(data.get("models") or {})
+        models[name] = dict(card)
+        write_text(index, header + yaml.safe_dump({"models": models}, sort_keys=False, width=120))

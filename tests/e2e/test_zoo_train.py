@@ -1,0 +1,43 @@
+"""bench/zoo_train.sh in its CPU smoke mode (QUICK=1): the recipes trained side by side through launcher=joblib,
+each packed into a card of a fresh team zoo, and the table and goals written: the very path the GPU job runs, so
+that its first run on a GPU does not fail on a typo. At most 8 files come back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from denoise import zoo
+from tests.helpers import ROOT, SHARED_DATA
+
+pytestmark = pytest.mark.slow
+
+CARDS = ("dncnn_gray_s25", "dncnn_gray_blind", "red30_gray_s25", "ffdnet_gray_blind")
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "train400").is_dir(), reason="the standard sets are not beside this checkout")
+def test_the_zoo_job_runs_in_its_smoke_mode(tmp_path: Path) -> None:
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    out = tmp_path / "out"
+    env = {**os.environ, "QUICK": "1", "OUT": str(out), "DATA_DIR": str(SHARED_DATA)}
+    done = subprocess.run(["bash", str(ROOT / "bench" / "zoo_train.sh")], env=env, capture_output=True, text=True,
+                          timeout=1200, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    files = sorted(p.name for p in out.iterdir())
+    assert len(files) <= 8 and {"index.yaml", "zoo_table.md", "zoo_goals.json", "logs.tar.gz"} <= set(files)
+    cards = yaml.safe_load((out / "index.yaml").read_text())["models"]
+    assert "mwcnn_gray_s25" in cards and cards["mwcnn_gray_s25"]["file"] is None  # kept, not trained here
+    for name in CARDS:
+        card = cards[name]
+        assert card["file"] == f"{name}.ckpt" and card["sha256"] == zoo.sha256(out / card["file"])
+        assert card["scores"] and card["bm3d"] and "paper" in card  # the papers' numbers kept beside the new ones
+    assert cards["dncnn_gray_s25"]["paper"] == {"set12": 30.44, "bsd68": 29.23}
+    assert set(cards["dncnn_gray_blind"]["scores"]) == {f"{s}_s{k}" for s in ("set12", "bsd68") for k in (15, 25, 50)}
+    goals = json.loads((out / "zoo_goals.json").read_text())["goals"]
+    assert "dncnn_gray_s25 bsd68_s25 >= 29.0 dB" in goals and len(goals) == 5
+    assert "| `dncnn_gray_s25` | bsd68, sigma 25 |" in (out / "zoo_table.md").read_text()
