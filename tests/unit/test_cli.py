@@ -14,7 +14,7 @@ from tests.helpers import ROOT
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 SCRIPTS = ("denoise-train", "denoise-evaluate", "denoise-eda", "denoise-prepare", "denoise-models", "denoise-predict",
-           "denoise-export")  # fmt: skip
+           "denoise-export", "denoise-zoo")  # fmt: skip
 
 
 def test_every_command_is_a_console_script_of_the_cli_package() -> None:
@@ -27,7 +27,12 @@ def test_every_command_is_a_console_script_of_the_cli_package() -> None:
 
 @pytest.mark.parametrize(
     ("override", "extra"),
-    [("launcher=slurm", "slurm"), ("hparams_search=optuna", "search"), ("logger=tensorboard", "tensorboard")],
+    [
+        ("launcher=slurm", "slurm"),
+        ("launcher=joblib", "parallel"),
+        ("hparams_search=optuna", "search"),
+        ("logger=tensorboard", "tensorboard"),
+    ],
 )
 def test_a_missing_extra_is_named_with_its_pip_install(
     override: str, extra: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
