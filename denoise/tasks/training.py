@@ -51,7 +51,8 @@ def train(cfg: DictConfig) -> float | None:
     The run directory is locked for the whole run (:mod:`denoise.runlock`), so no second process resumes into
     it while this one lives."""
     ckpt_path, out = resolve_resume(cfg)
-    refuse_finished_run(out, cfg, resuming=ckpt_path is not None and cfg.get("train", True))
+    # continuing a finished run is asked for by naming its checkpoint; a requeued job only continues unfinished ones
+    refuse_finished_run(out, cfg, resuming=bool(cfg.get("ckpt_path")) and cfg.get("train", True))
     lock = RunLock(out) if launch_rank() == 0 else None
     if lock is not None:
         lock.acquire()

@@ -159,8 +159,10 @@ def test_a_finished_run_directory_is_not_written_over(tmp_path: Path) -> None:
     from tests.helpers import TINY, compose_cfg
 
     run = tmp_path / "run"
-    run.mkdir()
+    (run / "checkpoints").mkdir(parents=True)
     (run / "results.json").write_text('{"test/psnr": 31.0}\n')
+    # a finished run's last.ckpt: no requeued job to resume (that is for unfinished runs), a finished run to keep
+    lightning_checkpoint(run / "checkpoints" / "last.ckpt", NET)
     for task, overrides in ((train, [*TINY, "logger=none"]), (evaluate, ["filters=[mean]"])):
         cfg = compose_cfg(task.__name__, overrides, run)
         with pytest.raises(OutputExistsError, match=r"results\.json already exists: .* Pass overwrite=true"):
