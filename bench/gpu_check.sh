@@ -26,23 +26,10 @@
 #   logs.tar.gz    every step's log and JSON
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${OUT:-bench/results/gpu}
-mkdir -p "$out"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export PYTHONUNBUFFERED=1 WANDB_MODE=disabled COLUMNS=160
-quick=${QUICK:-0}
-started=$SECONDS
+source bench/job.sh
+job_setup bench/results/gpu
 budget=${BUDGET_S:-180}
-
-data=${DATA_DIR:-}
-if [ -z "$data" ]; then
-    for candidate in data ../shared/data; do
-        if [ -d "$candidate/set12" ]; then data=$candidate; break; fi
-    done
-fi
-data=${data:-data}
-export DATA_DIR=$data  # bench/overhead.py looks for Train400 there too
+find_data set12  # exported: bench/overhead.py looks for Train400 there too
 
 python3 - > "$out/device.txt" <<'EOF'
 import torch, lightning

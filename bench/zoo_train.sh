@@ -16,21 +16,9 @@
 # logs.tar.gz (every run's train.log, results.json, csv metrics and the packing logs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${OUT:-bench/results/zoo}
-mkdir -p "$out"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export PYTHONUNBUFFERED=1 WANDB_MODE=disabled COLUMNS=160
-quick=${QUICK:-0}
-started=$SECONDS
-
-data=${DATA_DIR:-}
-if [ -z "$data" ]; then
-    for candidate in data ../shared/data; do
-        if [ -d "$candidate/train400" ]; then data=$candidate; break; fi
-    done
-fi
-data=${data:-data}
+source bench/job.sh
+job_setup bench/results/zoo
+find_data train400
 for needed in train400 set12 bsd68; do
     if [ ! -d "$data/$needed" ]; then echo "error: $data/$needed is missing (set DATA_DIR)" >&2; exit 2; fi
 done

@@ -93,16 +93,10 @@ def atomic_open(path: str | Path, mode: str = "wb", overwrite: bool = True, **op
     try:
         with open(partial, mode, **options) as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        if overwrite:
-            os.replace(partial, target)
-        else:
-            _no_clobber(partial, target)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    fsync_folder(target.parent)
+    commit(partial, target, overwrite)  # fsynced, renamed, the folder fsynced
 
 
 def write_bytes(path: str | Path, data: bytes, overwrite: bool = True) -> Path:
