@@ -195,10 +195,12 @@ class DenoiseModule(L.LightningModule):
             self._step_scalars.push(self.global_step, {"train/loss": self._loss, **self._finite_guard.packed()})
         self._report_steps(wait=False)
 
-    def _report_steps(self, wait: bool) -> None:
+    def _report_steps(self, wait: bool, check: bool = True) -> None:
+        """Log the logging steps whose values have reached the host (all of them with ``wait``), and stop on a
+        non-finite loss among them (unless ``check``)."""
         for step, values in self._step_scalars.ready(wait):
             bad_step, bad_value = values.pop("guard/step", -1.0), values.pop("guard/value", 0.0)
-            if bad_step >= 0:
+            if check and bad_step >= 0:
                 self._finite_guard.raise_for(bad_step, bad_value, f"logging step {step}")
             self.train_loss_shown = values["train/loss"]
             if self.trainer.is_global_zero:
@@ -206,9 +208,7 @@ class DenoiseModule(L.LightningModule):
 
     def flush_step_log(self) -> None:
         """Log whatever logging steps are still on their way (a pre-emption: the run's history stays whole)."""
-        for step, values in self._step_scalars.ready(wait=True):
-            if self.trainer.is_global_zero:
-                log_to(self.loggers, step, {k: v for k, v in values.items() if not k.startswith("guard/")})
+        self._report_steps(wait=True, check=False)
 
     def on_train_epoch_end(self) -> None:  # before ModelCheckpoint saves at the epoch's end
         self._report_steps(wait=True)  # the host waits for the epoch's end here anyway
