@@ -7,12 +7,15 @@ options. Each is a console script (``denoise-train``, ``denoise-evaluate``, ``de
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 import denoise  # noqa: F401  (registers the config resolvers)
@@ -41,13 +44,35 @@ def check_extras(argv: Sequence[str]) -> None:
                     raise SystemExit(2) from None
 
 
+#: errors about the user's data, settings or files (every error the suite raises for them is one of these): one
+#: message on the terminal, the traceback in the run's log file; anything else keeps Hydra's traceback
+USER_ERRORS = (ValueError, OSError)
+
+
+def one_line_error(err: BaseException) -> None:
+    """``err``'s message on stderr, its traceback in the run's log file (Hydra's file handler) only."""
+    record = logging.LogRecord("denoise", logging.ERROR, __file__, 0, "%s", (err,), (type(err), err, err.__traceback__))
+    files = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    for handler in files:
+        handler.handle(record)
+    print(f"error: {err}", file=sys.stderr)
+    if files:
+        print(f"(the traceback is in {files[0].baseFilename})", file=sys.stderr)
+
+
 def hydra_command(config_name: str, job: Callable[[DictConfig], Any]) -> Callable[[], Any]:
     """The entry point of a Hydra command: ``conf/<config_name>.yaml`` composed from the command line, then
     ``job(cfg)``; what the job returns goes back to Hydra (a sweeper optimizes it)."""
 
     @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)
     def command(cfg: DictConfig) -> Any:
-        return job(cfg)
+        try:
+            return job(cfg)
+        except USER_ERRORS as err:
+            if HydraConfig.get().mode != RunMode.RUN:  # a sweep's job: the launcher reports it
+                raise
+            one_line_error(err)
+            raise SystemExit(2) from None
 
     def main() -> Any:
         check_extras(sys.argv[1:])

@@ -44,7 +44,7 @@ from denoise.report import (
     write_json,
     write_markdown,
 )
-from denoise.tasks.compose import instantiate, instantiate_group, run_dir
+from denoise.tasks.compose import check_mandatory, instantiate, instantiate_group, run_dir
 from denoise.tasks.rundir import refuse_finished_run
 from denoise.tasks.wrapper import task_wrapper
 
@@ -175,6 +175,7 @@ def log_comparison(loggers: list[Logger], rows: list[dict[str, Any]], pictures: 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Every chosen filter and checkpoint on the data's test split: results.json/.csv/.md, per_image.csv,
     psnr_ssim.png and image grids in the run directory (and the logger, if one is configured)."""
+    check_mandatory(cfg, "evaluate.py")
     OmegaConf.resolve(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, verbose=False)

@@ -210,6 +210,18 @@ def test_bad_input_reaches_the_terminal(tmp_path: Path) -> None:
     assert "data.test_dirs[0]: folder /no/such/folder does not exist" in result.stderr
 
 
+def test_a_missing_dataset_root_is_one_message_with_the_layout(tmp_path: Path) -> None:
+    """The design card's own first line without data.root: one message naming the key, the layout SIDD expects
+    and where it is published, exit 2, no traceback on the terminal (it goes to the run's log)."""
+    run = tmp_path / "run"
+    result = run_cli("train.py", "model=pridnet", "data=sidd", "logger=none", run_dir=run)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.startswith("error: train.py needs data.root: give data.root=...\nExpected a SIDD sRGB")
+    assert "SIDD is published at" in result.stderr and "Traceback" not in result.stderr
+    assert "MissingMandatoryValue" not in result.stderr
+    assert "Traceback" in (run / "train.log").read_text()
+
+
 def test_malicious_checkpoint_is_refused_and_nothing_runs(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.ckpt"
