@@ -139,3 +139,23 @@ def check_mandatory(cfg: DictConfig, command: str) -> None:
             if layout:
                 lines.append(layout)
     raise ValueError("\n".join(lines))
+
+
+def check_accelerator(trainer_cfg: DictConfig) -> None:
+    """``trainer=gpu`` (or ``ddp``) on a machine without the GPUs it asks for: one message at once, not
+    Lightning's ``MisconfigurationException`` after the data is set up."""
+    import torch
+
+    accelerator = str(trainer_cfg.get("accelerator", "auto"))
+    if accelerator not in ("gpu", "cuda"):
+        return
+    available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    devices = trainer_cfg.get("devices", 1)
+    wanted = devices if isinstance(devices, int) and devices > 0 else 1
+    if available < wanted:
+        found = "no CUDA GPU" if not available else f"{available} CUDA GPU(s)"
+        raise ValueError(
+            f"trainer.accelerator={accelerator} with trainer.devices={devices} needs {wanted} CUDA GPU(s); this "
+            f"machine has {found} (torch {torch.__version__}). Use trainer=cpu (or trainer.accelerator=cpu), "
+            "fewer trainer.devices, or PyTorch's CUDA build on a GPU machine (pytorch.org)"
+        )

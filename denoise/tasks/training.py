@@ -22,7 +22,13 @@ from denoise.report import method_rows, print_table, write_json
 from denoise.runlock import RunLock
 from denoise.specs import to_plain
 from denoise.step_log import LearningRates
-from denoise.tasks.compose import build_trainer, check_mandatory, instantiate, instantiate_group
+from denoise.tasks.compose import (
+    build_trainer,
+    check_accelerator,
+    check_mandatory,
+    instantiate,
+    instantiate_group,
+)
 from denoise.tasks.resume import continue_run, launch_rank, resolve_resume
 from denoise.tasks.rundir import refuse_finished_run
 from denoise.tasks.wrapper import task_wrapper
@@ -51,6 +57,7 @@ def train(cfg: DictConfig) -> float | None:
     The run directory is locked for the whole run (:mod:`denoise.runlock`), so no second process resumes into
     it while this one lives."""
     check_mandatory(cfg, "train.py")
+    check_accelerator(cfg.trainer)
     ckpt_path, out = resolve_resume(cfg)
     # continuing a finished run is asked for by naming its checkpoint; a requeued job only continues unfinished ones
     refuse_finished_run(out, cfg, resuming=bool(cfg.get("ckpt_path")) and cfg.get("train", True))

@@ -222,6 +222,16 @@ def test_a_missing_dataset_root_is_one_message_with_the_layout(tmp_path: Path) -
     assert "Traceback" in (run / "train.log").read_text()
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without a GPU")
+def test_trainer_gpu_without_a_gpu_says_so_at_once(tmp_path: Path) -> None:
+    """Lightning's MisconfigurationException came after the data was set up; now the first check."""
+    overrides = [o for o in TINY if not o.startswith("trainer.accelerator")] + ["logger=none", "trainer=gpu"]
+    with pytest.raises(ValueError, match=r"trainer.accelerator=gpu with trainer.devices=1 needs 1 CUDA GPU\(s\); "
+                                         r"this machine has no CUDA GPU .* Use trainer=cpu"):  # fmt: skip
+        train(compose_cfg("train", overrides, tmp_path / "run"))
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_malicious_checkpoint_is_refused_and_nothing_runs(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.ckpt"
