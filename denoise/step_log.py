@@ -53,9 +53,6 @@ class StepScalars:
             arrived.append((step, dict(zip(names, host.tolist(), strict=True))))
         return arrived
 
-    def clear(self) -> None:
-        self._pending.clear()
-
 
 def log_to(loggers: Iterable[Logger], step: int, metrics: Mapping[str, float]) -> None:
     """Plain numbers to every logger, at their own step (W&B and TensorBoard order by it; the CSV keeps it)."""

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from denoise.data.files import atomic_open
+
 PREFIX = "zoo:"
 #: the index shipped with the package; ``DENOISE_ZOO`` names another (a team's own zoo)
 INDEX = Path(__file__).resolve().parent / "index.yaml"
@@ -93,32 +95,22 @@ def _download(url: str, expected: str, target: Path, name: str) -> Path:
     is right; at most :data:`MAX_DOWNLOAD_BYTES`."""
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         raise ZooError(f"{PREFIX}{name}: its url {url!r} is not http(s)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     digest, size = hashlib.sha256(), 0
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, partial.open("wb") as handle:
+    try:  # denoise.data.files.atomic_open: the file becomes the target only if the block ends without an error
+        with urllib.request.urlopen(url, timeout=60) as response, atomic_open(target) as handle:
             for block in iter(lambda: response.read(1 << 20), b""):
                 size += len(block)
                 if size > MAX_DOWNLOAD_BYTES:
                     raise ZooError(f"{PREFIX}{name}: {url} is larger than {MAX_DOWNLOAD_BYTES >> 20} MB; refused")
                 digest.update(block)
                 handle.write(block)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if digest.hexdigest() != expected:
+                raise ZooError(
+                    f"{PREFIX}{name}: the file at {url} has sha256 {digest.hexdigest()}, not the zoo's {expected}; "
+                    "refused (not cached)"
+                )
     except OSError as err:
-        partial.unlink(missing_ok=True)
         raise ZooError(f"{PREFIX}{name}: could not download {url}: {err}") from err
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    if digest.hexdigest() != expected:
-        partial.unlink(missing_ok=True)
-        raise ZooError(
-            f"{PREFIX}{name}: the file at {url} has sha256 {digest.hexdigest()}, not the zoo's {expected}; refused "
-            "(not cached)"
-        )
-    os.replace(partial, target)
     return target
 
 
