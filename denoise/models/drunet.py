@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from denoise.models.noise_map import noise_level_map
-from denoise.models.padding import crop_to, pad_to_multiple
+from denoise.models.padding import check_pad_mode, crop_to, pad_to_multiple
 
 
 class ResidualBlock(nn.Module):
@@ -43,13 +43,18 @@ def _residual_blocks(count: int, channels: int) -> list[nn.Module]:
 
 
 class DRUNet(nn.Module):
-    """DRUNet; ``forward(noisy, noise_level)`` with the level on the [0, 1] scale (a number per image or a map)."""
+    """DRUNet; ``forward(noisy, noise_level)`` with the level on the [0, 1] scale (a number per image or a map).
+    ``pad_mode="replicate"`` pads as KAIR's test (``test_pad``), for the authors' weights."""
 
     #: the network reads a noise level (denoise.module feeds it)
     takes_noise_level = True
 
-    def __init__(self, in_channels: int = 3, widths: Sequence[int] = (64, 128, 256, 512), blocks: int = 4) -> None:
+    def __init__(
+        self, in_channels: int = 3, widths: Sequence[int] = (64, 128, 256, 512), blocks: int = 4,
+        pad_mode: str = "reflect",
+    ) -> None:  # fmt: skip
         super().__init__()
+        self.pad_mode = check_pad_mode(pad_mode)
         if len(widths) != 4:
             raise ValueError(f"model.net.widths={list(widths)}: expected 4 levels")
         self.head = nn.Conv2d(in_channels + 1, widths[0], 3, padding=1, bias=False)
@@ -68,7 +73,7 @@ class DRUNet(nn.Module):
 
     def forward(self, x: torch.Tensor, noise_level: torch.Tensor | float) -> torch.Tensor:
         level = noise_level_map(noise_level, x)
-        padded, size = pad_to_multiple(torch.cat([x, level], dim=1), 8)
+        padded, size = pad_to_multiple(torch.cat([x, level], dim=1), 8, self.pad_mode)
         skips = [self.head(padded)]
         for down in self.downs:
             skips.append(down(skips[-1]))

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from denoise.models.padding import crop_to, pad_to_multiple
+from denoise.models.padding import check_pad_mode, crop_to, pad_to_multiple
 
 
 class LayerNorm2d(nn.Module):
@@ -76,7 +76,8 @@ class NAFBlock(nn.Module):
 
 
 class NAFNet(nn.Module):
-    """NAFNet U-Net; ``enc_blocks``/``dec_blocks`` give the NAFBlocks per level."""
+    """NAFNet U-Net; ``enc_blocks``/``dec_blocks`` give the NAFBlocks per level. ``pad_mode="zeros"`` pads as the
+    authors' ``check_image_size`` (their weights' own outputs at sizes that are no multiple of 2^levels)."""
 
     def __init__(
         self,
@@ -85,8 +86,10 @@ class NAFNet(nn.Module):
         enc_blocks: Sequence[int] = (2, 2, 4, 8),
         middle_blocks: int = 12,
         dec_blocks: Sequence[int] = (2, 2, 2, 2),
+        pad_mode: str = "reflect",
     ) -> None:
         super().__init__()
+        self.pad_mode = check_pad_mode(pad_mode)
         if len(enc_blocks) != len(dec_blocks):
             raise ValueError(
                 f"model.net.enc_blocks {list(enc_blocks)} and dec_blocks {list(dec_blocks)} differ in length"
@@ -108,7 +111,7 @@ class NAFNet(nn.Module):
             self.decoders.append(nn.Sequential(*(NAFBlock(channels) for _ in range(count))))
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
-        inp, size = pad_to_multiple(inp, self.size_multiple)
+        inp, size = pad_to_multiple(inp, self.size_multiple, self.pad_mode)
         x = self.intro(inp)
         skips = []
         for encoder, down in zip(self.encoders, self.downs, strict=True):

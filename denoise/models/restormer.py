@@ -16,7 +16,8 @@ U-Net: 3x3 conv to ``dim``; four levels of [4, 6, 6, 8] blocks with [1, 2, 4, 8]
 conv halving the channels then PixelUnshuffle(2) (so channels double), up-sampling a 3x3 conv doubling them then
 PixelShuffle(2); decoder levels 3 and 2 concatenate the skip and reduce with a 1x1 conv, level 1 concatenates
 and stays at 2 x ``dim``; 4 refinement blocks; a 3x3 conv to the image, plus the input. No biases in the convs.
-Gaussian denoising uses the bias-free LayerNorm (``layer_norm="bias_free"``), real denoising the one with bias.
+The authors' denoisers, Gaussian and real (SIDD) alike, use the bias-free LayerNorm (``layer_norm="bias_free"``,
+their ``BiasFree``); the one with bias (``with_bias``) is their default for deraining and deblurring.
 The input is padded to a multiple of 8 and cropped back (:mod:`denoise.models.padding`).
 
 The paper's configuration has 26,111,668 parameters for RGB with the bias-free norm (26,126,644 with bias,

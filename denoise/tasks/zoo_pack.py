@@ -165,3 +165,38 @@ def write_card(index: Path, name: str, card: Mapping[str, Any]) -> None:
         models = dict(data.get("models") or {})
         models[name] = dict(card)
         write_text(index, header + yaml.safe_dump({"models": models}, sort_keys=False, width=120))
+
+
+def import_authors(source: str, path: str | Path, name: str | None = None, pad_mode: str = "authors") -> dict[str, Any]:
+    """The authors' released weights of ``source`` (``denoise.zoo.authors.SOURCES``) renamed into this suite's
+    network, checked key for key and shape for shape, and written as a card of the zoo (``DENOISE_ZOO``'s index,
+    else the shipped one) with the weights beside it; returns the card."""
+    from denoise.checkpoint import check_shapes, network_state, safe_load
+    from denoise.specs import build
+    from denoise.zoo.authors import SOURCES, convert
+
+    path = Path(path)
+    raw = network_state(safe_load(path, key="FILE"), key=f"FILE={path}")
+    spec, state = convert(source, raw, pad_mode)
+    check_shapes(spec, state, f"{path} (as {SOURCES[source].network}, from {SOURCES[source].origin})")
+    dtype = next((v.dtype for v in state.values() if v.is_floating_point()), torch.float32)
+    net = build(spec, what="model.net", kind="network").to(dtype)  # the authors' precision, kept
+    net.load_state_dict(state)
+    name = name or re.sub(r"[^A-Za-z0-9._-]+", "_", f"{source}_{path.stem}").strip("._-")
+    if not zoo.NAME.match(name):
+        raise PackError(f"--name {name!r}: a card's name has letters, digits, '.', '_', '-' only")
+    index = zoo.index_path()
+    target = index.parent / f"{name}.ckpt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(target) as handle:
+        torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
+                    "hyper_parameters": {"net": spec}}, handle)  # fmt: skip
+    card = dict(zoo.entries().get(name, {})) if index.is_file() else {}
+    card.update({
+        "network": describe(spec), "recipe": "", "source": f"the authors' weights: {SOURCES[source].origin}",
+        "source_file": path.name, "source_sha256": zoo.sha256(path), "pad_mode": spec.get("pad_mode", "reflect"),
+        "dtype": str(dtype).removeprefix("torch."), "scores": card.get("scores", {}),
+        "file": target.name, "sha256": zoo.sha256(target), "bytes": target.stat().st_size,
+    })  # fmt: skip
+    write_card(index, name, card)
+    return card
