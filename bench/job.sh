@@ -1,6 +1,7 @@
 # Shared by the one-command GPU jobs (gpu_check.sh, zoo_train.sh), sourced after `cd` to the project's root:
-# the output folder, a work folder removed on exit, the environment, and the data folder.
+# the output folder, a work folder removed on exit, the environment, the packages, and the data folder.
 #   job_setup DEFAULT_OUT     sets out (from $OUT), work, quick (from $QUICK), started
+#   ensure_packages           Hydra's joblib launcher, from bench/wheels/ where the machine lacks it
 #   find_data SUBFOLDER       sets data: $DATA_DIR, else data/, else ../shared/data where a checkout has it
 job_setup() {
     out=${OUT:-$1}
@@ -10,6 +11,20 @@ job_setup() {
     export PYTHONUNBUFFERED=1 WANDB_MODE=disabled COLUMNS=160
     quick=${QUICK:-0}
     started=$SECONDS
+}
+
+# The GPU machine has no network and only what ../shared/gpu/bundle.sh adds (no joblib launcher): the pure-Python
+# wheels in bench/wheels/ go into the work folder, ahead on PYTHONPATH. JOB_VENDOR_WHEELS=1 installs them even
+# where the packages are present (the smoke test does, so that the GPU's path is the tested one).
+ensure_packages() {
+    if [ "${JOB_VENDOR_WHEELS:-0}" != 1 ] &&
+        python3 -c "import joblib, hydra_plugins.hydra_joblib_launcher" 2>/dev/null; then
+        return 0
+    fi
+    python3 -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check --target "$work/site" \
+        bench/wheels/*.whl || { echo "error: could not install bench/wheels/*.whl" >&2; return 1; }
+    export PYTHONPATH=$work/site${PYTHONPATH:+:$PYTHONPATH}
+    echo "installed $(cd bench/wheels && ls ./*.whl | tr '\n' ' ')into $work/site"
 }
 
 find_data() {

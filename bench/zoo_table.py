@@ -52,7 +52,7 @@ def rows_and_goals(cards: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any
     return rows, goals
 
 
-def markdown(rows: list[dict[str, Any]]) -> str:
+def markdown(rows: list[dict[str, Any]], goals: dict[str, bool]) -> str:
     def number(value: Any, digits: int = 2) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
@@ -60,6 +60,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         lines.append(f"| `{row['card']}` | {row['benchmark'].replace('_s', ', sigma ')} | {number(row['psnr'])} | "
                      f"{number(row['ssim'], 4)} | {number(row['paper'])} | {number(row['bm3d'])} |")  # fmt: skip
+    lines.append("")
+    lines += [f"- goal {goal}: {'met' if met else '**not met**'}" for goal, met in goals.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -83,7 +85,7 @@ def main() -> int:
     for goal, met in goals.items():
         Console().print(f"goal {goal}: {'met' if met else 'NOT met'}")
     if args.markdown:
-        args.markdown.write_text(markdown(rows))
+        args.markdown.write_text(markdown(rows, goals))
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "goals": goals}, indent=2) + "\n")
     return 0

@@ -122,3 +122,15 @@ def test_gray_paper_recipes_compose_on_the_standard_sets(recipe: str, tmp_path: 
     assert cfg.model.compile == recipe.startswith("dncnn")  # the DnCNNs on their fastest measured setting
     assert cfg.trainer.min_epochs is None  # the 7-minute budget holds inside the first epoch too
     assert cfg.data.patch_size % size_multiple(cfg) == 0
+
+
+def test_the_colour_ffdnet_recipe_trains_on_cbsd432_and_tests_on_cbsd68(tmp_path: Path) -> None:
+    """FFDNet colour: the paper's 12 layers of 96 channels on 3-channel data, blind in [0, 75], the gray recipe's
+    budget, CBSD432 for training (Kodak24 to validate), CBSD68 to test."""
+    cfg = compose_cfg("train", ["experiment=ffdnet_color"], tmp_path / "run")
+    assert cfg.model.net._target_.endswith(".FFDNet") and cfg.model.net.in_channels == 3
+    assert (cfg.model.net.channels, cfg.model.net.layers) == (96, 12) and list(cfg.noise.sigma) == [0, 75]
+    assert [Path(d).name for d in (*cfg.data.train_dirs, *cfg.data.val_dirs, *cfg.data.test_dirs)] == [
+        "cbsd432", "kodak24", "cbsd68"]  # fmt: skip
+    assert (cfg.data.patch_size, cfg.data.batch_size, cfg.trainer.max_time) == (50, 128, "00:00:07:00")
+    assert "color" in cfg.tags and cfg.data.on_device

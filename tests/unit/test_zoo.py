@@ -105,6 +105,8 @@ def test_the_shipped_zoo_lists_the_paper_recipes() -> None:
     assert {"dncnn_gray_s25", "dncnn_gray_blind", "red30_gray_s25", "mwcnn_gray_s25", "ffdnet_gray_blind"} <= set(cards)
     assert cards["ffdnet_gray_blind"]["paper"] == {"bsd68_s15": 31.63, "bsd68_s25": 29.19, "bsd68_s50": 26.29}
     assert cards["ffdnet_gray_blind"]["bm3d"] == {"bsd68_s15": 31.07, "bsd68_s25": 28.57, "bsd68_s50": 25.62}
+    assert cards["ffdnet_color_blind"]["paper"] == {"cbsd68_s15": 33.87, "cbsd68_s25": 31.21, "cbsd68_s50": 27.96}
+    assert cards["ffdnet_color_blind"]["bm3d"] == {"cbsd68_s15": 33.52, "cbsd68_s25": 30.71, "cbsd68_s50": 27.38}
     for card in cards.values():
         recipe = card["recipe"].removeprefix("experiment=")
         assert (CONF / "experiment" / f"{recipe}.yaml").is_file()
