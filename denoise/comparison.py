@@ -94,6 +94,9 @@ def unique_labels(names: Sequence[str], sources: Sequence[str]) -> list[str]:
         if names.count(name) == 1:
             labels.append(name)
             continue
+        if source.startswith("zoo:"):  # a zoo card is named by its card
+            labels.append(f"{name} ({source})")
+            continue
         path = Path(source)
         parent = path.parent.parent.name if path.parent.name == "checkpoints" else path.parent.name
         labels.append(f"{name} ({parent}/{path.stem})")

@@ -224,6 +224,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "methods": {row["method"]: {k: v for k, v in row.items() if k != "method"} for row in rows[1:]},
         "filters": names,
         "ckpt_paths": [m.source for m in models],
+        "model_labels": {m.label: m.source for m in models},
         "filter_sigma": sigma,
         "inference_precision": str((cfg.get("inference") or {}).get("precision", "fp32")),
         "metrics": asdict(convention),

@@ -68,6 +68,7 @@ def test_the_comparison_writes_every_table_plot_and_grid(tmp_path: Path) -> None
     assert table[2].startswith(f"| {rows[1]['method']} |")
 
     results = read_results(run)
+    assert results["model_labels"] == {"REDNet": str(rednet), "DnCNN": str(identity)}  # label -> its checkpoint
     assert results["images"] == 3 and set(results["methods"]) == FILTER_LABELS | {"REDNet", "DnCNN"}
     assert results["filter_sigma"] == pytest.approx(25 / 255)  # the data's own level
     assert "test/psnr" not in results  # two networks: no single "the model" score
