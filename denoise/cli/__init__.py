@@ -7,20 +7,16 @@ options. Each is a console script (``denoise-train``, ``denoise-evaluate``, ``de
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig
-
 import denoise  # noqa: F401  (registers the config resolvers)
+from denoise.config_dir import CONF_DIR
 from denoise.resolvers import require_extra
-from denoise.tasks.compose import CONF_DIR
 
 #: command-line choices that need an optional part: (pattern of the override, module it needs)
 NEEDS_EXTRA = (
@@ -60,12 +56,18 @@ def one_line_error(err: BaseException) -> None:
         print(f"(the traceback is in {files[0].baseFilename})", file=sys.stderr)
 
 
-def hydra_command(config_name: str, job: Callable[[DictConfig], Any]) -> Callable[[], Any]:
-    """The entry point of a Hydra command: ``conf/<config_name>.yaml`` composed from the command line, then
-    ``job(cfg)``; what the job returns goes back to Hydra (a sweeper optimizes it)."""
+def hydra_command(config_name: str, job_path: str) -> Callable[[], Any]:
+    """The entry point of a Hydra command: ``conf/<config_name>.yaml`` composed from the command line, then the job
+    ``job_path`` (``module:function``, imported only when a run starts, so that ``--help`` and ``--cfg`` answer
+    without loading PyTorch) called with the config; what it returns goes back to Hydra (a sweeper optimizes it)."""
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)
-    def command(cfg: DictConfig) -> Any:
+    def command(cfg: Any) -> Any:
+        module, _, function = job_path.partition(":")
+        job = getattr(importlib.import_module(module), function)
         try:
             return job(cfg)
         except USER_ERRORS as err:

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 from denoise.cli import hydra_command
-from denoise.tasks.analysis import eda as job
 
-main = hydra_command("eda", job)
+main = hydra_command("eda", "denoise.tasks.analysis:eda")
 
 if __name__ == "__main__":
     main()

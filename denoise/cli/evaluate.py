@@ -4,9 +4,8 @@ every filter and checkpoint on the same test images, as tables, plots and image 
 from __future__ import annotations
 
 from denoise.cli import hydra_command
-from denoise.tasks.evaluation import evaluate as job
 
-main = hydra_command("evaluate", job)
+main = hydra_command("evaluate", "denoise.tasks.evaluation:evaluate")
 
 if __name__ == "__main__":
     main()

@@ -8,10 +8,6 @@ import json
 import sys
 from collections.abc import Sequence
 
-from denoise.checkpoint import CheckpointError
-from denoise.export import export_onnx
-from denoise.tasks.prediction import load_predictor
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="denoise-export", description=__doc__.splitlines()[0])
@@ -30,12 +26,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import torch
 
+        from denoise.export import export_onnx
+        from denoise.tasks.prediction import load_predictor
+
         net, channels = load_predictor(args.ckpt, args.model, args.gray, torch.device("cpu"))
         written = export_onnx(
             net, args.out, channels, tolerance=args.tolerance, opset=args.opset, overwrite=args.overwrite,
             source=None if str(args.ckpt).startswith("zoo:") else args.ckpt,
         )  # fmt: skip
-    except (CheckpointError, ImportError, ValueError, OSError) as err:
+    except (ImportError, ValueError, OSError) as err:  # CheckpointError is a ValueError
         print(f"denoise-export: error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(written, indent=2))

@@ -1,8 +1,10 @@
-"""The model table: ``denoise-models [--json] [--conf DIR] [--size 256] [--repeats 3]``; ``--zoo`` lists the zoo.
+"""The model table: ``denoise-models [--time] [--json] [--conf DIR] [--size 256] [--repeats 3]``; ``--zoo`` lists
+the zoo.
 
-For every config in ``conf/model/``: parameters, GMACs per megapixel (``torch.utils.flop_counter``; one
-multiply-accumulate = 2 FLOPs) and CPU milliseconds of one 256x256 RGB forward pass (median of a few runs,
-after a warm-up).
+For every config in ``conf/model/``: parameters and GMACs per megapixel (``torch.utils.flop_counter``, one
+multiply-accumulate = 2 FLOPs, counted on the meta device: no memory, no arithmetic, seconds for all of them);
+``--time`` adds CPU milliseconds of one 256x256 RGB forward pass (median of a few runs, after a warm-up), which
+takes minutes for the large networks.
 """
 
 from __future__ import annotations
@@ -12,41 +14,56 @@ import json
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
-import torch
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from torch.utils.flop_counter import FlopCounterMode
 
-from denoise import zoo
-from denoise.specs import build
-from denoise.tasks.compose import CONF_DIR, model_specs
+from denoise.config_dir import CONF_DIR
 
 
-@torch.no_grad()
-def measure(net: torch.nn.Module, size: int, channels: int, repeats: int) -> dict[str, float]:
-    net.eval()
+def count(spec: dict[str, Any], name: str, size: int, channels: int) -> dict[str, float]:
+    """Parameters and GMACs per megapixel, on the meta device (shapes only: seconds for every network)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from denoise.specs import build
+
+    with torch.device("meta"), torch.no_grad():
+        net = build(spec, what=f"model={name}", kind="network").eval()
+        x = torch.empty(1, channels, size, size)
+        inputs = (x, torch.full((1,), 25 / 255)) if getattr(net, "takes_noise_level", False) else (x,)
+        with FlopCounterMode(display=False) as counter:
+            net(*inputs)
+    return {"parameters": sum(p.numel() for p in net.parameters()),
+            "gmacs_per_megapixel": counter.get_total_flops() / 2 / 1e9 / (size * size / 1e6)}  # fmt: skip
+
+
+def cpu_ms(spec: dict[str, Any], name: str, size: int, channels: int, repeats: int) -> float:
+    """The median CPU time of one forward pass, after a warm-up (--time)."""
+    import torch
+
+    from denoise.specs import build
+
+    torch.manual_seed(0)
+    net = build(spec, what=f"model={name}", kind="network").eval()
     x = torch.rand(1, channels, size, size)
     inputs = (x, 25 / 255) if getattr(net, "takes_noise_level", False) else (x,)  # FFDNet, DRUNet: a level too
-    with FlopCounterMode(display=False) as counter:
-        net(*inputs)
-    macs = counter.get_total_flops() / 2
-    net(*inputs)  # warm-up
     times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        net(*inputs)
-        times.append(time.perf_counter() - start)
-    return {
-        "parameters": sum(p.numel() for p in net.parameters()),
-        "gmacs_per_megapixel": macs / 1e9 / (size * size / 1e6),
-        "cpu_ms": 1000 * statistics.median(times),
-    }
+    with torch.no_grad():
+        net(*inputs)  # warm-up
+        for _ in range(repeats):
+            start = time.perf_counter()
+            net(*inputs)
+            times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
 
 
 def show_zoo(as_json: bool) -> None:
     """The zoo's cards: network, recipe, weights, the scores they reproduce and the papers' numbers."""
+    from denoise import zoo
+
     cards = zoo.entries()
     if as_json:
         print(json.dumps(cards, indent=2))
@@ -63,10 +80,11 @@ def show_zoo(as_json: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Parameters, GMACs/MP and CPU time of every model config")
+    parser = argparse.ArgumentParser(description="Parameters and GMACs/MP of every model config (--time: CPU ms)")
     parser.add_argument("--conf", type=Path, default=CONF_DIR, help="the config directory (conf/)")
-    parser.add_argument("--size", type=int, default=256, help="height and width of the timed RGB input")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--size", type=int, default=256, help="height and width of the counted (and timed) input")
+    parser.add_argument("--time", action="store_true", help="also time one CPU forward pass of each (minutes)")
+    parser.add_argument("--repeats", type=int, default=3, help="with --time: timed runs per model (the median)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--zoo", action="store_true", help="list the model zoo's entries and their scores instead")
     args = parser.parse_args()
@@ -75,40 +93,32 @@ def main() -> None:
         return
     if not (args.conf / "model").is_dir():
         parser.error(f"--conf {args.conf}: no model/ folder there (expected the repository's conf/)")
+    import torch
+
+    from denoise.tasks.compose import model_specs
 
     rows = []
     specs = model_specs(args.conf)
     with Progress(transient=True, disable=args.json) as progress:
         task = progress.add_task("models", total=len(specs))
         for name, spec in specs.items():
-            torch.manual_seed(0)
-            net = build(spec, what=f"model={name}", kind="network")
-            rows.append(
-                {
-                    "model": name,
-                    "network": spec["_target_"].rsplit(".", 1)[-1],
-                    **measure(net, args.size, 3, args.repeats),
-                }
-            )
+            row = {"model": name, "network": spec["_target_"].rsplit(".", 1)[-1], **count(spec, name, args.size, 3)}
+            if args.time:
+                row["cpu_ms"] = cpu_ms(spec, name, args.size, 3, args.repeats)
+            rows.append(row)
             progress.advance(task)
 
     if args.json:
         print(json.dumps({"size": args.size, "threads": torch.get_num_threads(), "models": rows}, indent=2))
         return
-    table = Table(
-        title=f"models (RGB; GMACs per megapixel; CPU ms for one {args.size}x{args.size} forward, "
-        f"{torch.get_num_threads()} threads)"
-    )
-    for column in ("model", "network", "parameters", "GMACs/MP", "CPU ms"):
+    timed = f"; CPU ms for one {args.size}x{args.size} forward, {torch.get_num_threads()} threads" if args.time else ""
+    table = Table(title=f"models (RGB; GMACs per megapixel{timed})")
+    columns = ("model", "network", "parameters", "GMACs/MP", *(("CPU ms",) if args.time else ()))
+    for column in columns:
         table.add_column(column, justify="left" if column in {"model", "network"} else "right")
     for row in rows:
-        table.add_row(
-            row["model"],
-            row["network"],
-            f"{row['parameters']:,}",
-            f"{row['gmacs_per_megapixel']:.1f}",
-            f"{row['cpu_ms']:.0f}",
-        )
+        cells = [row["model"], row["network"], f"{row['parameters']:,}", f"{row['gmacs_per_megapixel']:.1f}"]
+        table.add_row(*cells, *((f"{row['cpu_ms']:.0f}",) if args.time else ()))
     Console().print(table)
 
 

@@ -4,9 +4,8 @@ crop-once patch store ahead of training."""
 from __future__ import annotations
 
 from denoise.cli import hydra_command
-from denoise.tasks.analysis import prepare as job
 
-main = hydra_command("train", job)
+main = hydra_command("train", "denoise.tasks.analysis:prepare")
 
 if __name__ == "__main__":
     main()

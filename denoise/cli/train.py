@@ -4,9 +4,8 @@ results.json; ``-m`` for multiruns, sweeps and SLURM."""
 from __future__ import annotations
 
 from denoise.cli import hydra_command
-from denoise.tasks.training import train as job
 
-main = hydra_command("train", job)
+main = hydra_command("train", "denoise.tasks.training:train")
 
 if __name__ == "__main__":
     main()

@@ -32,7 +32,10 @@ def list_images(folder: str | Path, key: str = "folder") -> list[Path]:
     """Sorted image files in ``folder``; a clear error if it is missing, not a folder, or holds no images."""
     folder = Path(folder).expanduser()
     if not folder.exists():
-        raise FileNotFoundError(f"{key}: folder {folder} does not exist (expected a folder of images)")
+        from denoise.data.fetch import hint_for  # the catalog is read only when a folder is missing
+
+        hint = hint_for(folder)
+        raise FileNotFoundError(f"{key}: folder {folder} does not exist (expected a folder of images){hint}")
     if not folder.is_dir():
         raise NotADirectoryError(f"{key}: {folder} is not a folder (expected a folder of images)")
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

@@ -17,6 +17,7 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from denoise.checkpoint import AtomicCheckpointIO
+from denoise.config_dir import CONF_DIR
 
 # Lightning's own use of a torch API deprecated in torch 2.10+; nothing a user can act on
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
@@ -37,7 +38,6 @@ def instantiate(config: Any, **kwargs: Any) -> Any:
 
 
 #: the config tree of this checkout
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 def model_specs(
@@ -138,6 +138,8 @@ def check_mandatory(cfg: DictConfig, command: str) -> None:
             layout = getattr(importlib.import_module(module), "LAYOUT", None)
             if layout:
                 lines.append(layout)
+                name = {"sidd": "sidd_medium"}.get(module.rpartition(".")[2], module.rpartition(".")[2])
+                lines.append(f"`denoise-data get {name}` says where to download it and where to put it.")
     raise ValueError("\n".join(lines))
 
 

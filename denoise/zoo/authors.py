@@ -20,11 +20,12 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # the renames need no torch: `denoise-zoo --help` answers without it
+    import torch
 
-Tensors = dict[str, torch.Tensor]
+    Tensors = dict[str, torch.Tensor]
 
 
 class AuthorsWeightsError(ValueError):
@@ -64,12 +65,16 @@ def _renamer(*rules: tuple[str, str]) -> Callable[[str], str | None]:
     return rename
 
 
-# ---- DnCNN: cszn/DnCNN's PyTorch model (TrainingCodes/dncnn_pytorch): ``dncnn.{i}``, the same layout as ours
+# ---- DnCNN: cszn/DnCNN's PyTorch model (TrainingCodes/dncnn_pytorch): ``dncnn.{i}``, the same layout as ours;
+# or KAIR's release (models/network_dncnn.py, BatchNorm merged): ``model.{i}``, every conv with a bias
 def _dncnn_spec(state: Tensors) -> dict[str, Any]:
-    first = state["dncnn.0.weight"]
+    first = state["model.0.weight" if "model.0.weight" in state else "dncnn.0.weight"]
     convs = sum(1 for key, value in state.items() if key.endswith(".weight") and value.dim() == 4)
-    return {"_target_": "denoise.models.dncnn.DnCNN", "in_channels": first.shape[1], "depth": convs,
+    spec = {"_target_": "denoise.models.dncnn.DnCNN", "in_channels": first.shape[1], "depth": convs,
             "channels": first.shape[0]}  # fmt: skip
+    if not any(key.endswith("running_mean") for key in state):
+        spec["batch_norm"] = False
+    return spec
 
 
 # ---- FFDNet: KAIR models/network_ffdnet.py, ``model.{i}`` (convs at even indices, ReLUs between)
@@ -144,8 +149,8 @@ def _swinir_spec(state: Tensors) -> dict[str, Any]:
 
 
 SOURCES: dict[str, Source] = {
-    "dncnn": Source("DnCNN", "cszn/DnCNN TrainingCodes/dncnn_pytorch (a state dict of its model)",
-                    _renamer(), _dncnn_spec),
+    "dncnn": Source("DnCNN", "cszn/DnCNN TrainingCodes/dncnn_pytorch (a state dict of its model), or cszn/KAIR "
+                    "model_zoo dncnn_*.pth", _renamer((r"^model\.", "dncnn.")), _dncnn_spec),
     # FFDNet: replicates, as ours
     "ffdnet": Source("FFDNet", "cszn/KAIR model_zoo ffdnet_*.pth", _renamer((r"^model\.", "body.")), _ffdnet_spec),
     "drunet": Source(

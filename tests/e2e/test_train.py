@@ -210,6 +210,16 @@ def test_bad_input_reaches_the_terminal(tmp_path: Path) -> None:
     assert "data.test_dirs[0]: folder /no/such/folder does not exist" in result.stderr
 
 
+def test_a_missing_standard_set_names_the_command_that_fetches_it(tmp_path: Path) -> None:
+    """A paper recipe on an empty data folder: every missing set in one message, each with its denoise-data get."""
+    result = run_cli("train.py", "experiment=dncnn_s_gray25", "trainer=cpu", "logger=none",
+                     f"paths.data_dir={tmp_path / 'data'}", run_dir=tmp_path / "run")  # fmt: skip
+    assert result.returncode == 2, result.stderr[-2000:]
+    for key, name in (("train_dirs", "train400"), ("val_dirs", "set12"), ("test_dirs", "bsd68")):
+        assert (f"data.{key}[0]: folder {tmp_path / 'data' / name} does not exist (expected a folder of images); "
+                f"fetch it with `denoise-data get {name} --data-dir {tmp_path / 'data'}`") in result.stderr  # fmt: skip
+
+
 def test_a_missing_dataset_root_is_one_message_with_the_layout(tmp_path: Path) -> None:
     """The design card's own first line without data.root: one message naming the key, the layout SIDD expects
     and where it is published, exit 2, no traceback on the terminal (it goes to the run's log)."""
@@ -218,6 +228,7 @@ def test_a_missing_dataset_root_is_one_message_with_the_layout(tmp_path: Path) -
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.startswith("error: train.py needs data.root: give data.root=...\nExpected a SIDD sRGB")
     assert "SIDD is published at" in result.stderr and "Traceback" not in result.stderr
+    assert "`denoise-data get sidd_medium` says where to download it and where to put it." in result.stderr
     assert "MissingMandatoryValue" not in result.stderr
     assert "Traceback" in (run / "train.log").read_text()
 

@@ -409,3 +409,34 @@ def _import_file(tmp_path: Path, file: Path) -> nn.Module:
     card = zoo.entries()["dncnn_authors"]
     assert card["source_sha256"] == zoo.sha256(file) and card["file"] == "dncnn_authors.ckpt"
     return load_network("zoo:dncnn_authors")[0]
+
+
+def test_kairs_dncnn_release_with_batch_norm_merged_gives_its_output(tmp_path: Path) -> None:
+    """KAIR's dncnn_*.pth: ``model.{0,2,...}``, every conv biased, no BatchNorm; output = input - the stack."""
+    shapes = {"model.0.weight": (8, 1, 3, 3), "model.0.bias": (8,)}
+    for i in range(1, 4):
+        shapes |= {f"model.{2 * i}.weight": (8, 8, 3, 3), f"model.{2 * i}.bias": (8,)}
+    shapes |= {"model.8.weight": (1, 8, 3, 3), "model.8.bias": (1,)}
+    state = _fill(shapes, seed=5)
+    net = _import(tmp_path, "dncnn", state, "dncnn_kair_tiny")
+    x = torch.rand(1, 1, 13, 17, dtype=torch.float64)
+    t, w = x, _double(state)
+    for index in range(0, 10, 2):
+        t = F.conv2d(t, w[f"model.{index}.weight"], w[f"model.{index}.bias"], padding=1)
+        t = F.relu(t) if index < 8 else t
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), x - t, rtol=0, atol=1e-12)
+    spec, _ = convert("dncnn", state)
+    assert spec["batch_norm"] is False and spec["depth"] == 5
+    from denoise.specs import build
+
+    full, _ = convert("dncnn", _fill(dncnn_kair_keys(17)))
+    assert sum(p.numel() for p in build(full, kind="network").parameters()) == 555_137  # 640 + 15 x (36,864 + 64) + 577
+
+
+def dncnn_kair_keys(depth: int) -> dict[str, tuple]:
+    shapes = {"model.0.weight": (64, 1, 3, 3), "model.0.bias": (64,)}
+    for i in range(1, depth - 1):
+        shapes |= {f"model.{2 * i}.weight": (64, 64, 3, 3), f"model.{2 * i}.bias": (64,)}
+    last = f"model.{2 * (depth - 1)}"
+    return shapes | {f"{last}.weight": (1, 64, 3, 3), f"{last}.bias": (1,)}

@@ -3,6 +3,8 @@ once with the pip install that adds it."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from tests.helpers import ROOT
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 SCRIPTS = ("denoise-train", "denoise-evaluate", "denoise-eda", "denoise-prepare", "denoise-models", "denoise-predict",
-           "denoise-export", "denoise-zoo")  # fmt: skip
+           "denoise-export", "denoise-zoo", "denoise-data")  # fmt: skip
 
 
 def test_every_command_is_a_console_script_of_the_cli_package() -> None:
@@ -54,3 +56,38 @@ def test_one_version_string() -> None:
 
     assert importlib.metadata.version("denoise") == denoise.__version__
     assert "version =" not in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_help_answers_without_loading_pytorch(script: str) -> None:
+    """``--help`` imports no torch, lightning or cv2 (the heavy parts load when a command runs):
+    bench/cli_startup.py times it."""
+    module = f"denoise.cli.{script.removeprefix('denoise-')}"
+    loaded = "print(sorted(m for m in ('torch', 'lightning', 'cv2') if m in sys.modules))"
+    probe = f"import sys; sys.argv = ['{script}', '--help']\nfrom {module} import main\ntry:\n    main()\n"
+    probe += f"except SystemExit:\n    pass\n{loaded}"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "usage" in done.stdout.lower() or "== Config ==" in done.stdout or "Powered by Hydra" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_predicts_precisions_are_the_evaluation_precisions() -> None:
+    from denoise.cli.predict import EVAL_PRECISIONS as LISTED
+    from denoise.precision import EVAL_PRECISIONS
+
+    assert LISTED == EVAL_PRECISIONS
+
+
+def test_the_model_table_counts_every_config_without_running_it() -> None:
+    """denoise-models: parameters and GMACs of every conf/model on the meta device (the papers' counts), CPU time
+    only with --time."""
+    done = subprocess.run([sys.executable, "-m", "denoise.cli.models", "--json"], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {row["model"]: row for row in json.loads(done.stdout)["models"]}
+    assert set(rows) == {p.stem for p in (ROOT / "conf" / "model").glob("*.yaml")}
+    assert rows["nafnet"]["parameters"] == 29_159_715 and rows["drunet"]["parameters"] == 32_640_960
+    assert rows["restormer"]["parameters"] == 26_111_668 and rows["ffdnet"]["parameters"] == 852_108
+    assert rows["nafnet"]["gmacs_per_megapixel"] == pytest.approx(244.8, abs=0.1)  # 16.0 G at 256x256 (paper: 16)
+    assert all("cpu_ms" not in row for row in rows.values())

@@ -1,0 +1,92 @@
+"""``denoise-data list`` | ``denoise-data get NAME [NAME ...] [--data-dir DIR] [--unverified]``: the standard test
+sets, Train400 and the authors' weights, fetched from where they are published, checked by sha256 and laid out
+under ``paths.data_dir`` (``DENOISE_DATA``, else ``data/``); the datasets without a direct link (SIDD, NIND,
+RENOIR) say where to download them and where to put them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="denoise-data", description=__doc__.splitlines()[0].strip("`"))
+    parser.add_argument("--data-dir", type=Path, help="where the data lands (default: DENOISE_DATA, else ./data)")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    verbs.add_parser("list", help="every dataset and weights file, its size, terms, and whether it is in place")
+    get = verbs.add_parser("get", help="download, check and unpack entries of the list")
+    get.add_argument("names", nargs="+", metavar="NAME", help="entries of `denoise-data list` (e.g. set12 bsd68)")
+    get.add_argument("--unverified", action="store_true",
+                     help="also fetch entries published without a pinned sha256 (it is printed)")  # fmt: skip
+    return parser
+
+
+def _size(value: int | None) -> str:
+    return "?" if value is None else f"{value / 2**20:.1f} MB"
+
+
+def list_entries(data_dir: Path) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from denoise.data.fetch import catalog, present
+
+    table = Table(title=f"denoise-data: lands under {data_dir} (DENOISE_DATA or --data-dir to move it)")
+    for column in ("name", "what", "size", "how", "terms", "lands in", "here"):
+        table.add_column(column, overflow="fold")
+    for entry in catalog().values():
+        how = {"files": "get", "archive": "get", "file": "get", "manual": "by hand"}[entry.kind]
+        if entry.kind in ("archive", "file") and entry.spec[entry.kind].get("sha256") is None:
+            how = "get --unverified"
+        table.add_row(entry.name, entry.what, _size(entry.bytes()), how, entry.terms, entry.target,
+                      "yes" if present(entry, data_dir) else "-")  # fmt: skip
+    Console().print(table)
+    return 0
+
+
+def get_entries(names: Sequence[str], data_dir: Path, unverified: bool) -> int:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    from denoise.data.fetch import FetchError, ManualDownloadError, catalog, get
+
+    entries = catalog()
+    unknown = [name for name in names if name not in entries]
+    if unknown:
+        print(f"denoise-data: error: unknown {unknown}; expected some of {sorted(entries)}", file=sys.stderr)
+        return 2
+    failed = 0
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns) as progress:
+        for name in dict.fromkeys(names):
+            entry = entries[name]
+            task = progress.add_task(name, total=entry.bytes())
+            try:
+                for line in get(entry, data_dir, unverified, lambda n, t=task: progress.advance(t, n), entries):
+                    progress.console.print(line)
+            except ManualDownloadError as err:
+                progress.console.print(str(err))
+                failed += 1
+            except FetchError as err:
+                progress.console.print(f"[red]denoise-data: error:[/red] {name}: {err}")
+                failed += 1
+    return 2 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from denoise.data.fetch import FetchError, default_data_dir
+
+    data_dir = args.data_dir or default_data_dir()
+    try:
+        if args.verb == "list":
+            return list_entries(data_dir)
+        return get_entries(args.names, data_dir, args.unverified)
+    except (FetchError, OSError) as err:
+        print(f"denoise-data: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

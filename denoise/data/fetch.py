@@ -1,0 +1,301 @@
+"""``denoise-data``: the standard sets and the authors' weights fetched from where they are published, checked
+file by file against the sha256 of ``catalog.yaml``, and laid out under ``paths.data_dir`` as the configs expect.
+
+A download goes to ``<file>.download`` beside its target and resumes from there (an HTTP Range request) after an
+interruption; only a file whose size and sha256 match becomes the target (renamed whole). A source that serves a
+different file (a wrong checksum, a truncated copy) is refused and nothing lands. Archives are unpacked member by
+member into the entry's folder, and an archive with a member that would land outside it (an absolute name, a
+``..``, a link or a device) is refused before anything is written. Entries without a direct link (SIDD, NIND,
+RENOIR, cloud drives) say where to download them by hand and where to put them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import tarfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from denoise.data.files import atomic_open, fsync_folder
+
+CATALOG = Path(__file__).with_name("catalog.yaml")
+#: another catalog (a mirror, a team's own data): the same format
+CATALOG_ENV = "DENOISE_DATA_CATALOG"
+#: what a download may hold at most when its catalog entry gives no size
+MAX_BYTES = 8 << 30
+DOWNLOAD_SUFFIX = ".download"
+
+Progress = Callable[[int], None]
+
+
+class FetchError(ValueError):
+    """A download that failed, or a file or archive that does not match the catalog."""
+
+
+class ManualDownloadError(FetchError):
+    """An entry without a direct link: the message says where to download it by hand and where to put it."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One catalog entry: what it is, its terms, where it is published, and where it lands."""
+
+    name: str
+    what: str
+    terms: str
+    page: str
+    target: str
+    kind: str  # files | archive | file | manual
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    def bytes(self) -> int | None:
+        if self.kind == "files":
+            return sum(int(size) for size, _ in self.spec["files"].values())
+        if self.kind in ("archive", "file"):
+            value = self.spec[self.kind].get("bytes")
+            return None if value is None else int(value)
+        return None
+
+
+def catalog_path() -> Path:
+    return Path(os.environ.get(CATALOG_ENV, CATALOG)).expanduser()
+
+
+def catalog() -> dict[str, Entry]:
+    """Every entry of the catalog (``DENOISE_DATA_CATALOG``, else the shipped one), by name."""
+    path = catalog_path()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise FetchError(f"the data catalog {path} cannot be read: {err}") from None
+    entries = {}
+    for name, spec in (data.get("entries") or {}).items():
+        kinds = [kind for kind in ("files", "archive", "file", "manual") if kind in spec]
+        if len(kinds) != 1 or not re.match(r"^[a-z0-9][a-z0-9_]*$", str(name)):
+            raise FetchError(f"{path}: entry {name!r} needs exactly one of files/archive/file/manual")
+        target = str(spec.get("target", f"{name}/"))
+        if PurePosixPath(target).is_absolute() or ".." in PurePosixPath(target).parts:
+            raise FetchError(f"{path}: entry {name!r} has target {target!r}: expected a folder inside the data folder")
+        entries[str(name)] = Entry(str(name), str(spec.get("what", "")), str(spec.get("terms", "")),
+                                   str(spec.get("page", "")), target, kinds[0], dict(spec))  # fmt: skip
+    return entries
+
+
+def default_data_dir() -> Path:
+    """``paths.data_dir``'s own default: ``DENOISE_DATA``, else ``data/`` under ``DENOISE_ROOT`` (else here)."""
+    if os.environ.get("DENOISE_DATA"):
+        return Path(os.environ["DENOISE_DATA"]).expanduser()
+    return Path(os.environ.get("DENOISE_ROOT", ".")).expanduser() / "data"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, target: Path, sha256: str | None, size: int | None, progress: Progress | None = None) -> str:
+    """``url`` into ``target``, resuming ``target.download`` where an earlier try stopped; returns the sha256.
+    The file lands only whole and matching (``sha256``/``size`` where known)."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise FetchError(f"{url}: only http(s) downloads")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + DOWNLOAD_SUFFIX)
+    have = partial.stat().st_size if partial.is_file() else 0
+    if size is not None and have > size:
+        partial.unlink()
+        have = 0
+    limit = size if size is not None else MAX_BYTES
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            if have and response.status != 206:  # the server ignored the range: start again
+                have = 0
+            length = response.headers.get("Content-Length")
+            promised = have + int(length) if length and length.isdigit() else None  # what the server says it sends
+            if progress and have:
+                progress(have)
+            with partial.open("ab" if have else "wb") as handle:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    have += len(block)
+                    if have > limit:
+                        raise FetchError(f"{url} is larger than the {limit:,} bytes expected; refused")
+                    handle.write(block)
+                    if progress:
+                        progress(len(block))
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and have:  # nothing after what we have: the source holds no more
+            partial.unlink()
+            raise FetchError(
+                f"{url}: the source holds only {have:,} bytes of the {size or 0:,} expected (a truncated copy); "
+                "refused, nothing kept"
+            ) from None
+        raise FetchError(f"{url}: HTTP {err.code} {err.reason}") from None
+    except (OSError, http.client.HTTPException) as err:
+        raise FetchError(
+            f"{url}: the download stopped after {have:,} bytes ({type(err).__name__}: {err}); the part is kept in "
+            f"{partial}: run the same command again to resume"
+        ) from None
+    if (size is not None and have < size) or (promised is not None and have < promised):
+        size = size if size is not None else promised
+        raise FetchError(
+            f"{url}: the download ended after {have:,} of {size or 0:,} bytes; the part is kept in {partial}: run the "
+            "same command again to resume"
+        )
+    digest = sha256_of(partial)
+    if sha256 is not None and digest != sha256.lower():
+        partial.unlink()
+        raise FetchError(f"{url}: sha256 {digest}, not the catalog's {sha256}; refused, nothing kept")
+    os.replace(partial, target)
+    fsync_folder(target.parent)
+    return digest
+
+
+def _safe_member(name: str, archive: Path) -> PurePosixPath:
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        raise FetchError(f"{archive}: member {name!r} would land outside the data folder; the archive is refused")
+    return path
+
+
+def _members(archive: Path) -> Iterator[tuple[str, bool, Callable[[], bytes]]]:
+    """``(name, is a plain file, read)`` of every member of a tar or zip archive."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as handle:
+            for info in handle.infolist():
+                mode = info.external_attr >> 16
+                plain = not info.is_dir() and (mode == 0 or (mode & 0o170000) in (0, 0o100000))
+                yield info.filename, plain, lambda info=info: handle.read(info)
+        return
+    try:
+        handle = tarfile.open(archive)  # noqa: SIM115 (closed by the with below, after the error check)
+    except tarfile.TarError as err:
+        raise FetchError(f"{archive} is neither a zip nor a tar archive ({err})") from None
+    with handle:
+        for member in handle.getmembers():
+            extracted = member.isfile()
+
+            def read(member: tarfile.TarInfo = member) -> bytes:
+                stream = handle.extractfile(member)
+                assert stream is not None
+                return stream.read()
+
+            yield member.name, extracted and not member.issym() and not member.islnk(), read
+
+
+def unpack(archive: Path, folder: Path, pattern: str, exclude_stems: set[str] = frozenset()) -> list[Path]:
+    """The members of ``archive`` whose names match ``pattern`` (less ``exclude_stems``), flattened into
+    ``folder``; every member's name is checked first, and a single unsafe one refuses the whole archive."""
+    regex = re.compile(pattern)
+    chosen = []
+    for name, plain, _ in _members(archive):
+        _safe_member(name, archive)
+        if regex.search(name):
+            if not plain:
+                raise FetchError(f"{archive}: member {name!r} is a link or a special file; the archive is refused")
+            if PurePosixPath(name).stem not in exclude_stems:
+                chosen.append(name)
+    if not chosen:
+        raise FetchError(f"{archive} holds no member matching {pattern!r}: not the archive the catalog describes")
+    names = [PurePosixPath(name).name for name in chosen]
+    if len(set(names)) != len(names):
+        raise FetchError(f"{archive}: two chosen members share a file name; refused")
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    wanted = set(chosen)
+    for name, _, read in _members(archive):
+        if name in wanted:
+            target = folder / PurePosixPath(name).name
+            with atomic_open(target) as handle:
+                handle.write(read())
+            written.append(target)
+    return written
+
+
+def manual_text(entry: Entry, data_dir: Path) -> str:
+    steps = str(entry.spec["manual"]).replace("DATA/", f"{data_dir}/")
+    return (
+        f"{entry.name}: not fetched automatically (no direct link, or a step by hand). {steps}\n"
+        f"  (published at {entry.page}; terms: {entry.terms})"
+    )
+
+
+def present(entry: Entry, data_dir: Path) -> bool:
+    """Whether the entry is in place: every file of a ``files`` entry, else a non-empty target."""
+    folder = data_dir / entry.target
+    if entry.kind == "files":
+        return all((folder / name).is_file() for name in entry.spec["files"])
+    if entry.kind == "file":
+        return (folder / PurePosixPath(urllib.parse.urlsplit(entry.spec["file"]["url"]).path).name).is_file()
+    return folder.is_dir() and any(folder.iterdir())
+
+
+def get(entry: Entry, data_dir: Path, unverified: bool = False, progress: Progress | None = None,
+        entries: dict[str, Entry] | None = None) -> list[str]:  # fmt: skip
+    """Fetch ``entry`` into ``data_dir``; returns what it did, a line per step (files already in place and
+    matching are kept)."""
+    folder = data_dir / entry.target
+    if entry.kind == "manual":
+        raise ManualDownloadError(manual_text(entry, data_dir))
+    if entry.kind == "files":
+        done, fetched = [], 0
+        base = str(entry.spec["base_url"])
+        for name, (size, sha256) in entry.spec["files"].items():
+            target = folder / str(name)
+            if target.is_file() and target.stat().st_size == int(size) and sha256_of(target) == sha256:
+                if progress:
+                    progress(int(size))
+                continue
+            download(base + urllib.parse.quote(str(name)), target, sha256, int(size), progress)
+            fetched += 1
+        done.append(f"{entry.name}: {len(entry.spec['files'])} files in {folder} ({fetched} fetched, sha256 checked)")
+        return done
+    source = entry.spec[entry.kind]
+    sha256 = source.get("sha256")
+    if sha256 is None and not unverified:
+        raise FetchError(
+            f"{entry.name} is published without a checksum that this catalog could pin ({source['url']}): fetch it "
+            "with --unverified (its sha256 is printed, to pin in a catalog of your own)"
+        )
+    size = None if source.get("bytes") is None else int(source["bytes"])
+    file_name = PurePosixPath(urllib.parse.urlsplit(source["url"]).path).name
+    if entry.kind == "file":
+        digest = download(source["url"], folder / file_name, sha256, size, progress)
+        return [f"{entry.name}: {folder / file_name} (sha256 {digest}{'' if sha256 else ', unverified'})"]
+    archive = data_dir / ".downloads" / file_name
+    digest = download(source["url"], archive, sha256, size, progress)
+    exclude: set[str] = set()
+    if source.get("exclude_stems_of"):
+        other = (entries or catalog())[source["exclude_stems_of"]]
+        exclude = {PurePosixPath(name).stem for name in other.spec.get("files", {})}
+    written = unpack(archive, folder, str(source["members"]), exclude)
+    archive.unlink()
+    checked = "" if sha256 else ", unverified"
+    return [f"{entry.name}: {len(written)} files in {folder} (archive sha256 {digest}{checked})"]
+
+
+def hint_for(folder: Path) -> str:
+    """For a missing folder that is a catalog entry's (``.../set12``), the command that fetches it; else ''."""
+    try:
+        entries = catalog()
+    except FetchError:
+        return ""
+    for entry in entries.values():
+        if entry.kind != "file" and PurePosixPath(entry.target).name == folder.name:
+            if entry.kind == "manual":
+                return f"; {entry.name} has no direct link: `denoise-data get {entry.name}` says where to get it"
+            return f"; fetch it with `denoise-data get {entry.name} --data-dir {folder.parent}`"
+    return ""
