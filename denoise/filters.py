@@ -14,7 +14,6 @@ textbook definitions.
 
 from __future__ import annotations
 
-import bm3d as bm3d_package
 import cv2
 import kornia
 import numpy as np
@@ -23,6 +22,7 @@ import torch.nn.functional as F
 from skimage.restoration import denoise_nl_means, estimate_sigma
 
 from denoise.data.io import array2tensor, tensor2single
+from denoise.resolvers import require_extra
 
 #: the filters ``filters=all`` runs, in this order (each has ``conf/filter/<name>.yaml``)
 FILTER_NAMES = ("mean", "gaussian", "median", "adaptive_median", "wiener", "bilateral", "nlm", "bm3d")
@@ -163,7 +163,11 @@ def nlm(
 
 
 def bm3d(noisy: np.ndarray, sigma: float | None = None, profile: str = "np") -> np.ndarray:
-    """BM3D (Dabov et al. 2007), the ``bm3d`` package of its authors' group; colour through ``bm3d_rgb``."""
+    """BM3D (Dabov et al. 2007), the ``bm3d`` package of its authors' group; colour through ``bm3d_rgb``. The
+    package is free for non-commercial use only: an extra (``pip install 'denoise[bm3d]'``), imported here."""
+    import importlib
+
+    bm3d_package = importlib.import_module(require_extra("bm3d", "filters=[bm3d]"))
     noisy = _check(noisy)
     level = _sigma(noisy, sigma)
     if noisy.shape[2] == 1:

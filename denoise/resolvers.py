@@ -69,18 +69,21 @@ EXTRAS = {
     "onnx": "export",
     "onnxscript": "export",
     "onnxruntime": "export",
+    "bm3d": "bm3d",
 }
+
+
+def installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def require_extra(module: str, what: str = "") -> str:
     """``module`` if it is installed, else an error naming the ``pip install`` that brings it (and ``what``
     asked for it): a missing optional part says how to get it instead of failing deep inside Hydra."""
-    found = False
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        found = False
-    if not found:
+    if not installed(module):
         extra = EXTRAS.get(module, "dev")
         asked = f"{what} needs" if what else "this needs"
         raise ImportError(f"{asked} {module}, an optional part: pip install 'denoise[{extra}]' (or '.[{extra}]' here)")

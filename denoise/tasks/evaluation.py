@@ -94,11 +94,23 @@ def filter_names(cfg: DictConfig) -> list[str]:
     available = list(cfg.get("filter") or {})
     if "all" in chosen:
         from denoise.filters import FILTER_NAMES  # here, not at import: train.py never loads bm3d and OpenCV filters
+        from denoise.resolvers import installed
 
-        return [n for n in FILTER_NAMES if n in available] + [n for n in available if n not in FILTER_NAMES]
+        names = [n for n in FILTER_NAMES if n in available] + [n for n in available if n not in FILTER_NAMES]
+        if "bm3d" in names and not installed("bm3d"):  # an extra (non-commercial licence): all = all installed
+            log.warning("filters=all without BM3D: the bm3d package is not installed (pip install 'denoise[bm3d]'; "
+                        "free for non-commercial use only)")  # fmt: skip
+            names.remove("bm3d")
+        return names
     for name in chosen:
         if name not in available:
             raise ValueError(f"filters: unknown filter {name!r}; expected names from {available} (conf/filter), or all")
+    if "bm3d" in chosen:
+        from denoise.resolvers import installed
+
+        if not installed("bm3d"):
+            raise ValueError("filters=[bm3d] needs the bm3d package, an optional part (free for non-commercial use "
+                             "only): pip install 'denoise[bm3d]'")  # fmt: skip
     return list(dict.fromkeys(chosen))
 
 

@@ -128,3 +128,24 @@ def test_psnr_and_ssim_agree_with_scikit_image(name: str, clean: np.ndarray) -> 
         )
         assert float(psnr(tensor, target)[0]) == pytest.approx(expected_psnr, abs=1e-3)
         assert float(ssim(tensor, target)[0]) == pytest.approx(expected_ssim, abs=1e-3)
+
+
+def test_bm3d_is_an_optional_part(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The bm3d package is free for non-commercial use only, so it is an extra: without it filters=all runs the
+    others and says so, and filters=[bm3d] names the pip install (and the licence) before anything runs."""
+    from omegaconf import OmegaConf
+
+    from denoise import resolvers
+    from denoise.tasks.evaluation import filter_names
+
+    cfg = OmegaConf.create({"filters": "all", "filter": {name: {} for name in filters.FILTER_NAMES}})
+    assert filter_names(cfg) == list(filters.FILTER_NAMES)  # installed here ([dev])
+    real = resolvers.importlib.util.find_spec
+    monkeypatch.setattr(resolvers.importlib.util, "find_spec", lambda name: None if name == "bm3d" else real(name))
+    assert filter_names(cfg) == [n for n in filters.FILTER_NAMES if n != "bm3d"]
+    assert "filters=all without BM3D" in caplog.text and "pip install 'denoise[bm3d]'" in caplog.text
+    cfg.filters = ["nlm", "bm3d"]
+    with pytest.raises(ValueError, match=r"needs the bm3d package, .* non-commercial use only\): pip install"):
+        filter_names(cfg)
+    with pytest.raises(ImportError, match=r"pip install 'denoise\[bm3d\]'"):
+        filters.bm3d(np.zeros((8, 8, 1), np.float32), 0.1)
