@@ -29,6 +29,7 @@ from denoise.objectives import Objective, objective_spec
 from denoise.optim import resolve_fused, run_progress
 from denoise.precision import check_precision, exact_float
 from denoise.preemption import collect_rng_states, restore_rng_states
+from denoise.provenance import provenance
 from denoise.specs import SpecError, build, check_literal, check_spec, to_plain
 from denoise.step_log import StepScalars, log_to
 
@@ -350,6 +351,7 @@ class DenoiseModule(L.LightningModule):
         self._finite_guard.refuse_non_finite(checkpoint.get("state_dict", {}), self.global_step)
         # random crops, noise and shuffling continue where they stopped when the run resumes
         checkpoint["rng_states"] = collect_rng_states()
+        checkpoint["denoise"] = provenance()  # the code that made these weights: version, git commit
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "rng_states" in checkpoint and self._trainer is not None and self.trainer.state.fn == "fit":

@@ -77,7 +77,27 @@ def hydra_command(config_name: str, job_path: str) -> Callable[[], Any]:
             raise SystemExit(2) from None
 
     def main() -> Any:
+        if "--version" in sys.argv[1:]:
+            from denoise.provenance import version_line
+
+            print(version_line())
+            return None
         check_extras(sys.argv[1:])
         return command()
 
     return main
+
+
+def add_version(parser: Any) -> Any:
+    """``--version`` on an argparse command: the suite's version and git commit (looked up only when asked)."""
+    import argparse
+
+    class Version(argparse.Action):
+        def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+            from denoise.provenance import version_line
+
+            print(version_line())
+            parser.exit()
+
+    parser.add_argument("--version", nargs=0, action=Version, help="the suite's version and git commit")
+    return parser

@@ -10,9 +10,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from denoise.cli import add_version
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="denoise-data", description=__doc__.splitlines()[0].strip("`"))
+    add_version(parser)
     parser.add_argument("--data-dir", type=Path, help="where the data lands (default: DENOISE_DATA, else ./data)")
     verbs = parser.add_subparsers(dest="verb", required=True)
     verbs.add_parser("list", help="every dataset and weights file, its size, terms, and whether it is in place")

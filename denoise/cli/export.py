@@ -8,9 +8,12 @@ import json
 import sys
 from collections.abc import Sequence
 
+from denoise.cli import add_version
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="denoise-export", description=__doc__.splitlines()[0])
+    add_version(parser)
     parser.add_argument("ckpt", help="a Lightning .ckpt of this suite, zoo:<name>, or a plain state dict with --model")
     parser.add_argument("-o", "--out", required=True, help="the .onnx file to write")
     parser.add_argument("--model", help="for a plain state dict: its architecture, a conf/model name (e.g. dncnn)")

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from denoise.cli import add_version
 from denoise.config_dir import CONF_DIR
 
 
@@ -81,6 +82,7 @@ def show_zoo(as_json: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Parameters and GMACs/MP of every model config (--time: CPU ms)")
+    add_version(parser)
     parser.add_argument("--conf", type=Path, default=CONF_DIR, help="the config directory (conf/)")
     parser.add_argument("--size", type=int, default=256, help="height and width of the counted (and timed) input")
     parser.add_argument("--time", action="store_true", help="also time one CPU forward pass of each (minutes)")

@@ -7,6 +7,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from denoise.cli import add_version
+
 #: denoise.precision.EVAL_PRECISIONS, repeated so that --help answers without loading PyTorch (a test keeps them equal)
 EVAL_PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -16,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="denoise-predict",
         description="Denoise image files (or folders of them) with a trained checkpoint.",
     )
+    add_version(parser)
     parser.add_argument("ckpt", help="a Lightning .ckpt of this suite, or a plain state dict with --model")
     parser.add_argument("inputs", nargs="+", help="image files and/or folders of images")
     parser.add_argument("-o", "--out", required=True, help="the folder to write the denoised images to")

@@ -11,9 +11,12 @@ import json
 import sys
 from collections.abc import Sequence
 
+from denoise.cli import add_version
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="denoise-zoo", description=__doc__.splitlines()[0])
+    add_version(parser)
     verbs = parser.add_subparsers(dest="verb", required=True)
     add = verbs.add_parser("add", help="pack a finished run into a card")
     add.add_argument("run_dir", help="the run's directory (logs/train/runs/<time>), with results.json and .hydra/")

@@ -34,6 +34,7 @@ from denoise.inference import apply_tlc, resolve_device, sigma_value
 from denoise.loggers import ResilientWandbLogger
 from denoise.metrics import Convention
 from denoise.precision import check_precision
+from denoise.provenance import provenance
 from denoise.report import (
     RESULT_COLUMNS,
     image_grid,
@@ -240,6 +241,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "filter_sigma": sigma,
         "inference_precision": str((cfg.get("inference") or {}).get("precision", "fp32")),
         "metrics": asdict(convention),
+        **provenance(),
     }
     datasets = sorted({r["dataset"] for r in comparison.per_image if r["dataset"]})
     if len(datasets) > 1:  # several datasets (data=real): each one's own scores too

@@ -18,6 +18,7 @@ from denoise.data.datamodule import DenoiseDataModule
 from denoise.inference import device_name
 from denoise.loggers import ResilientWandbLogger
 from denoise.preemption import PREEMPTED_EXIT_CODE, PreemptedExit
+from denoise.provenance import provenance
 from denoise.report import method_rows, print_table, write_json
 from denoise.runlock import RunLock
 from denoise.specs import to_plain
@@ -185,6 +186,7 @@ def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
                 "eval_precision": str(model.hparams.inference["precision"]),
                 "optimized_metric": optimized,
                 "optimized_value": value,
+                **provenance(),
             }
         )
         write_json(out / "results.json", results)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from denoise.checkpoint import CheckpointError, load_network
 from denoise.data.datamodule import InputCheckError
 from denoise.tasks import evaluate, train
 from tests.fixtures.small import PickleExploit, tiny_images
-from tests.helpers import TINY, compose_cfg, read_results, run_cli, with_values
+from tests.helpers import ROOT, TINY, compose_cfg, read_results, run_cli, with_values
 
 TEST_KEYS = ("test/psnr", "test/ssim", "test/psnr_noisy", "test/ssim_noisy")
 
@@ -74,7 +75,16 @@ def test_each_logger(logger: str, tmp_path: Path) -> None:
     results = read_results(run)
     assert value == pytest.approx(results["val/psnr"]) and results["optimized_metric"] == "val/psnr"
     assert all(np.isfinite(results[k]) for k in TEST_KEYS) and results["world_size"] == 1
-    assert Path(results["ckpt_path"]).is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    assert results["ckpt_path"] == str(run / "checkpoints" / "best.ckpt") and Path(results["ckpt_path"]).is_file()
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    if logger == "csv":  # the trail: the code's version and commit in results.json and in the checkpoint
+        import denoise
+        from denoise.provenance import provenance
+
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        assert results["denoise_version"] == denoise.__version__ and results["git_commit"] == (head or None)
+        stored = torch.load(results["ckpt_path"], weights_only=True)["denoise"]
+        assert stored == provenance() and isinstance(results["git_dirty"], bool | None)
     if logger == "wandb":
         offline = list((run / "wandb").glob("offline-run-*"))
         assert len(offline) == 1 and list(offline[0].glob("run-*.wandb"))

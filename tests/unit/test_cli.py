@@ -91,3 +91,14 @@ def test_the_model_table_counts_every_config_without_running_it() -> None:
     assert rows["restormer"]["parameters"] == 26_111_668 and rows["ffdnet"]["parameters"] == 852_108
     assert rows["nafnet"]["gmacs_per_megapixel"] == pytest.approx(244.8, abs=0.1)  # 16.0 G at 256x256 (paper: 16)
     assert all("cpu_ms" not in row for row in rows.values())
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_command_says_its_version(script: str) -> None:
+    import denoise
+
+    done = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-1000:]
+    assert done.stdout.startswith(f"denoise {denoise.__version__}")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert not head or f"(git {head[:12]}" in done.stdout
