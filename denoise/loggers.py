@@ -63,7 +63,11 @@ class ResilientWandbLogger(WandbLogger):
         self.init_timeout = init_timeout
         kwargs.setdefault("settings", wandb.Settings(init_timeout=init_timeout, silent=True))
         Path(kwargs.get("save_dir") or ".").mkdir(parents=True, exist_ok=True)
-        super().__init__(offline=mode == "offline", mode=mode, **kwargs)
+        # Lightning refuses log_model offline (the default without a login); W&B itself stores artifacts in the
+        # offline run and `wandb sync` uploads them: the choice is set after Lightning's check
+        log_model = kwargs.pop("log_model", False)
+        super().__init__(offline=mode == "offline", mode=mode, log_model=False, **kwargs)
+        self._log_model = log_model
         if self._wandb_init.get("anonymous") is None:  # wandb warns about the key even when it is None
             self._wandb_init.pop("anonymous", None)
         self.lost: str | None = None  # why W&B stopped answering, once it has
@@ -95,6 +99,19 @@ class ResilientWandbLogger(WandbLogger):
     @rank_zero_only
     def log_table(self, key: str, *args: Any, **kwargs: Any) -> None:
         self._guarded("log_table", lambda: WandbLogger.log_table(self, key, *args, **kwargs))
+
+    @rank_zero_only
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        self._guarded("after_save_checkpoint", lambda: WandbLogger.after_save_checkpoint(self, checkpoint_callback))
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        self._guarded("finalize", lambda: WandbLogger.finalize(self, status))
+
+    @rank_zero_only
+    def record_summary(self, values: Mapping[str, Any]) -> None:
+        """Set the run's summary: what the run is judged by (the best val/psnr, not the last epoch's), its size."""
+        self._guarded("record_summary", lambda: self.experiment.summary.update(dict(values)))
 
     @property
     def experiment(self) -> Any:

@@ -91,7 +91,8 @@ class DenoiseModule(L.LightningModule):
                 "channels_last": channels_last,
                 "metrics": asdict(Convention.of(metrics)),
                 "objective": objective_spec(to_plain(objective) if objective is not None else None),
-            }
+            },
+            logger=False,  # train.py logs the whole composed config once; these are a part of it
         )
         self.net: nn.Module = build(self.hparams.net, what="model.net", kind="network")
         if inference["tlc"]:  # local statistics on whole images; crops of the training size are unchanged

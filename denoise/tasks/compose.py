@@ -161,3 +161,15 @@ def check_accelerator(trainer_cfg: DictConfig) -> None:
             f"machine has {found} (torch {torch.__version__}). Use trainer=cpu (or trainer.accelerator=cpu), "
             "fewer trainer.devices, or PyTorch's CUDA build on a GPU machine (pytorch.org)"
         )
+
+
+def sweep_group(task: str = "train") -> str | None:
+    """In a multirun (a sweep, Optuna trials): ``<task>-<sweep folder>``, the W&B group of its runs; else None."""
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    return f"{task}-{Path(str(hydra_cfg.sweep.dir)).name}"

@@ -29,6 +29,7 @@ from denoise.tasks.compose import (
     check_mandatory,
     instantiate,
     instantiate_group,
+    sweep_group,
 )
 from denoise.tasks.resume import continue_run, launch_rank, resolve_resume
 from denoise.tasks.rundir import refuse_finished_run
@@ -100,6 +101,9 @@ def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
     # and the known noise level, for networks that take one (FFDNet, DRUNet; estimated where the data has none)
     needs = model.objective.needs | ({"noise_level"} if getattr(model, "takes_noise_level", False) else set())
     datamodule.serve(needs, model.objective.name)
+    group = sweep_group(str(cfg.get("task_name", "train")))
+    if group and "wandb" in (cfg.get("logger") or {}) and not cfg.logger.wandb.get("group"):
+        cfg.logger.wandb.group = group  # a sweep's runs (Optuna trials, a grid) grouped in W&B
     loggers: list[Logger] = instantiate_group(cfg.get("logger"), "logger")
     callbacks: list[Callback] = instantiate_group(cfg.get("callbacks"), "callbacks")
     if not loggers:  # Lightning refuses an LR monitor without a logger
@@ -186,10 +190,16 @@ def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
                 "eval_precision": str(model.hparams.inference["precision"]),
                 "optimized_metric": optimized,
                 "optimized_value": value,
+                "parameters": sum(p.numel() for p in model.net.parameters()),
                 **provenance(),
             }
         )
         write_json(out / "results.json", results)
+        summary = {"val/psnr": results["val/psnr"], "best_ckpt": best_path, "parameters": results["parameters"],
+                   **{k: v for k, v in results.items() if k.startswith("test/")}}  # fmt: skip
+        for logger in loggers:
+            if isinstance(logger, ResilientWandbLogger):
+                logger.record_summary({k: v for k, v in summary.items() if v is not None})
         network = cfg.model.net._target_.rsplit(".", 1)[-1]
         if all(results.get(k) is not None for k in TEST_KEYS):
             rows = method_rows(results, network)

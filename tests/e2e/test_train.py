@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, read_write
 
 from denoise.checkpoint import CheckpointError, load_network
 from denoise.data.datamodule import InputCheckError
@@ -450,3 +450,57 @@ def test_last_ckpt_is_the_newest_state_when_validation_stops_improving(cfg_train
     last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == results["global_step"] == 8 and last["epoch"] == 3
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [Path(results["ckpt_path"]).name, "last.ckpt"]
+
+
+def test_wandb_records_the_best_score_the_size_and_the_checkpoint_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """W&B offline (no login here): the summary holds the best val/psnr (what the checkpoint and results.json
+    name), the test scores and the parameter count; log_model=true stores the checkpoints as artifacts (Lightning
+    refuses that offline); the composed config is logged once (not the module's hparams beside it); a sweep's
+    runs share a group."""
+    import wandb
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from denoise.loggers import ResilientWandbLogger
+    from denoise.tasks.compose import sweep_group
+
+    logged: list[tuple[str, list[str]]] = []
+    original = wandb.sdk.wandb_run.Run.log_artifact
+
+    def spy(run: object, artifact: object, *args: object, aliases: list[str] | None = None, **kwargs: object) -> object:
+        logged.append((getattr(artifact, "type", ""), list(aliases or [])))
+        return original(run, artifact, *args, aliases=aliases, **kwargs)
+
+    monkeypatch.setattr(wandb.sdk.wandb_run.Run, "log_artifact", spy)
+    seen: dict[str, object] = {}
+    record = ResilientWandbLogger.record_summary
+
+    def keep(logger: ResilientWandbLogger, values: dict) -> None:  # the run as it ends (the task wrapper finishes it)
+        record(logger, values)
+        run = logger.experiment
+        seen.update(summary=dict(run.summary), config=dict(run.config), group=run.group, offline=run.offline)
+
+    monkeypatch.setattr(ResilientWandbLogger, "record_summary", keep)
+    run = tmp_path / "run"
+    cfg = compose_cfg("train", [*TINY, "logger=wandb", "logger.wandb.log_model=true", "trainer.max_epochs=3"], run)
+    with read_write(HydraConfig.get()):  # as in a sweep (Optuna trials): grouped by the sweep
+        HydraConfig.get().mode = RunMode.MULTIRUN
+        HydraConfig.get().sweep.dir = str(tmp_path / "multiruns" / "2026-12-01_00-00-00")
+    try:
+        train(cfg)
+        results = read_results(run)
+        summary, config = seen["summary"], seen["config"]
+        assert seen["offline"] is True
+        assert summary["val/psnr"] == pytest.approx(results["val/psnr"])  # the best epoch's, as results.json
+        network, _ = load_network(results["ckpt_path"])
+        assert summary["parameters"] == results["parameters"] == sum(p.numel() for p in network.parameters())
+        assert summary["test/psnr"] == pytest.approx(results["test/psnr"])
+        assert summary["best_ckpt"] == results["ckpt_path"]
+        assert {"model", "data", "trainer"} <= set(config)
+        assert not {"net", "loss", "objective"} & set(config)  # the module's hparams are not logged again
+        assert seen["group"] == sweep_group() == "train-2026-12-01_00-00-00"
+        assert logged and all(kind == "model" for kind, _ in logged) and any("best" in a for _, a in logged)
+    finally:
+        wandb.finish()
