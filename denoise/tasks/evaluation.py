@@ -47,6 +47,7 @@ from denoise.report import (
 )
 from denoise.tasks.compose import check_mandatory, instantiate, instantiate_group, run_dir
 from denoise.tasks.rundir import refuse_finished_run
+from denoise.tasks.schema import check_types
 from denoise.tasks.wrapper import task_wrapper
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Every chosen filter and checkpoint on the data's test split: results.json/.csv/.md, per_image.csv,
     psnr_ssim.png and image grids in the run directory (and the logger, if one is configured)."""
     check_mandatory(cfg, "evaluate.py")
+    check_types(cfg, "evaluate.py")
     OmegaConf.resolve(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, verbose=False)

@@ -33,6 +33,7 @@ from denoise.tasks.compose import (
 )
 from denoise.tasks.resume import continue_run, launch_rank, resolve_resume
 from denoise.tasks.rundir import refuse_finished_run
+from denoise.tasks.schema import check_types
 from denoise.tasks.wrapper import task_wrapper
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def train(cfg: DictConfig) -> float | None:
     The run directory is locked for the whole run (:mod:`denoise.runlock`), so no second process resumes into
     it while this one lives."""
     check_mandatory(cfg, "train.py")
+    check_types(cfg, "train.py")
     check_accelerator(cfg.trainer)
     ckpt_path, out = resolve_resume(cfg)
     # continuing a finished run is asked for by naming its checkpoint; a requeued job only continues unfinished ones
