@@ -1,4 +1,5 @@
-"""Lightning's rich progress bar, without a host-device synchronisation or a redraw every training step.
+"""Lightning's rich progress bar, without a host-device synchronisation or a redraw every training step; and
+plain progress lines for runs without a terminal (:class:`PlainProgress`).
 
 A metric logged with ``prog_bar=True`` is turned into a Python number for the bar after every batch, which
 copies it from the GPU and makes the CPU wait for the whole queue of launched work: the GPU idles while
@@ -10,11 +11,15 @@ one redraws at most every ``min_interval`` seconds (and at the end of each epoch
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import RichProgressBar
+
+log = logging.getLogger(__name__)
 
 
 class ProgressBar(RichProgressBar):
@@ -44,3 +49,78 @@ class ProgressBar(RichProgressBar):
         if self._loss is not None:
             items["loss"] = f"{self._loss:.4g}"
         return items
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class PlainProgress(L.Callback):
+    """Progress as log lines for runs without a terminal (SLURM, ``nohup``, a pipe), where the rich bar draws
+    nothing: every ``every_seconds`` (and at each epoch's end) ``epoch, step, loss, it/s, ETA``, and after each
+    validation its scores, through the ``logging`` module, so they reach the console and ``train.log`` alike.
+    ``when``: ``auto`` (only without a terminal), ``always`` or ``never``."""
+
+    def __init__(self, every_seconds: float = 30.0, when: str = "auto") -> None:
+        if when not in ("auto", "always", "never"):
+            raise ValueError(f"callbacks.plain_progress.when={when!r}: expected auto, always or never")
+        self.every_seconds = every_seconds
+        self.when = when
+        self._started = self._last_time = 0.0
+        self._last_step = 0
+        self.active = False
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        import sys
+
+        self.active = self.when == "always" or (self.when == "auto" and not sys.stdout.isatty())
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._started = self._last_time = time.monotonic()
+        self._last_step = trainer.global_step
+
+    def _eta(self, trainer: L.Trainer, rate: float) -> str:
+        remaining: list[float] = []
+        total = trainer.estimated_stepping_batches
+        if rate > 0 and total not in (None, float("inf")) and math.isfinite(total):
+            remaining.append((total - trainer.global_step) / rate)
+        timer = next((cb for cb in trainer.callbacks if type(cb).__name__ == "Timer"), None)
+        left = timer.time_remaining() if timer is not None else None
+        if left is not None:
+            remaining.append(left)
+        return _clock(min(remaining)) if remaining else "?"
+
+    def _line(self, trainer: L.Trainer, pl_module: L.LightningModule, now: float) -> None:
+        steps = trainer.global_step - self._last_step
+        rate = steps / (now - self._last_time) if now > self._last_time else 0.0
+        loss = getattr(pl_module, "train_loss_shown", None)
+        epochs = trainer.max_epochs if trainer.max_epochs not in (None, -1) else "?"
+        log.info("epoch %d/%s step %d loss %s %.2f it/s elapsed %s ETA %s", trainer.current_epoch + 1, epochs,
+                 trainer.global_step, "-" if loss is None else f"{loss:.4g}", rate, _clock(now - self._started),
+                 self._eta(trainer, rate))  # fmt: skip
+        self._last_time, self._last_step = now, trainer.global_step
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        now = time.monotonic()
+        if self.active and trainer.is_global_zero and now - self._last_time >= self.every_seconds:
+            self._line(trainer, pl_module, now)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.active and trainer.is_global_zero:
+            self._line(trainer, pl_module, time.monotonic())
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.active or not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        scores = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/") and v.numel() == 1}
+        # the checkpoint callbacks run after this one: their best is the one before this validation
+        monitor = next((cb for cb in trainer.checkpoint_callbacks if getattr(cb, "monitor", None)), None)
+        best = None
+        if monitor is not None and monitor.monitor in scores:
+            before = monitor.best_model_score
+            now = scores[monitor.monitor]
+            best = now if before is None else (max if monitor.mode == "max" else min)(float(before), now)
+        text = ", ".join(f"{k} {v:.4f}" for k, v in sorted(scores.items()))
+        log.info("validation after epoch %d (step %d): %s%s", trainer.current_epoch + 1, trainer.global_step, text,
+                 "" if best is None else f" (best {monitor.monitor} {best:.4f})")  # fmt: skip

@@ -45,12 +45,19 @@ def check_extras(argv: Sequence[str]) -> None:
 USER_ERRORS = (ValueError, OSError)
 
 
-def one_line_error(err: BaseException) -> None:
-    """``err``'s message on stderr, its traceback in the run's log file (Hydra's file handler) only."""
-    record = logging.LogRecord("denoise", logging.ERROR, __file__, 0, "%s", (err,), (type(err), err, err.__traceback__))
+def to_log_file(err: BaseException, message: str = "%s") -> list[logging.FileHandler]:
+    """``err`` with its traceback into the run's log file (Hydra's file handler) only, not the console."""
+    trace = (type(err), err, err.__traceback__)
+    record = logging.LogRecord("denoise", logging.ERROR, __file__, 0, message, (err,), trace)
     files = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
     for handler in files:
         handler.handle(record)
+    return files
+
+
+def one_line_error(err: BaseException) -> None:
+    """``err``'s message on stderr, its traceback in the run's log file (Hydra's file handler) only."""
+    files = to_log_file(err)
     print(f"error: {err}", file=sys.stderr)
     if files:
         print(f"(the traceback is in {files[0].baseFilename})", file=sys.stderr)
@@ -72,9 +79,13 @@ def hydra_command(config_name: str, job_path: str) -> Callable[[], Any]:
             return job(cfg)
         except USER_ERRORS as err:
             if HydraConfig.get().mode != RunMode.RUN:  # a sweep's job: the launcher reports it
+                to_log_file(err, "the run failed: %s")
                 raise
             one_line_error(err)
             raise SystemExit(2) from None
+        except (Exception, KeyboardInterrupt) as err:  # Hydra shows it on the terminal; the log file keeps it too
+            to_log_file(err, "the run failed: %r")
+            raise
 
     def main() -> Any:
         if "--version" in sys.argv[1:]:

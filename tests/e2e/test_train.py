@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -504,3 +505,21 @@ def test_wandb_records_the_best_score_the_size_and_the_checkpoint_offline(
         assert logged and all(kind == "model" for kind, _ in logged) and any("best" in a for _, a in logged)
     finally:
         wandb.finish()
+
+
+def test_without_a_terminal_the_log_shows_progress_and_the_failure(tmp_path: Path) -> None:
+    """A run without a TTY (SLURM, nohup: here a pipe) prints progress lines (epoch, step, loss, it/s, ETA) and
+    each validation into the console and train.log; a failed run's train.log holds its exception."""
+    run = tmp_path / "run"
+    every = "callbacks.plain_progress.every_seconds=0"
+    result = run_cli("train.py", *TINY, "logger=none", "trainer.max_epochs=2", every, run_dir=run)
+    assert result.returncode == 0, result.stderr[-2000:]
+    log_text = (run / "train.log").read_text()
+    for text in (log_text, result.stdout + result.stderr):
+        assert re.search(r"epoch 2/2 step \d+ loss [0-9.e-]+ [0-9.]+ it/s elapsed \d:\d\d:\d\d ETA \d:\d\d:\d\d", text)
+        assert re.search(r"validation after epoch 1 \(step \d+\): val/loss [0-9.]+, val/psnr [0-9.]+", text)
+    failed = tmp_path / "failed"
+    result = run_cli("train.py", *TINY, "logger=none", "+trainer.no_such_argument=1", run_dir=failed)
+    assert result.returncode != 0
+    log_text = (failed / "train.log").read_text()
+    assert "the run failed" in log_text and "no_such_argument" in log_text and "Traceback" in log_text
