@@ -63,6 +63,17 @@ def one_line_error(err: BaseException) -> None:
         print(f"(the traceback is in {files[0].baseFilename})", file=sys.stderr)
 
 
+def add_own_configs(argv: list[str]) -> None:
+    """A ``conf/`` in the directory a command runs from (a project of the user's, beside an installed suite) is
+    searched before the suite's own: ``conf/experiment/mine.yaml`` there is ``experiment=mine``."""
+    from pathlib import Path
+
+    own = Path.cwd() / "conf"
+    if not own.is_dir() or own.resolve() == CONF_DIR.resolve() or any("hydra.searchpath" in a for a in argv[1:]):
+        return
+    argv.append(f"hydra.searchpath=[file://{own.resolve()}]")
+
+
 def hydra_command(config_name: str, job_path: str) -> Callable[[], Any]:
     """The entry point of a Hydra command: ``conf/<config_name>.yaml`` composed from the command line, then the job
     ``job_path`` (``module:function``, imported only when a run starts, so that ``--help`` and ``--cfg`` answer
@@ -94,6 +105,7 @@ def hydra_command(config_name: str, job_path: str) -> Callable[[], Any]:
             print(version_line())
             return None
         check_extras(sys.argv[1:])
+        add_own_configs(sys.argv)
         return command()
 
     return main
