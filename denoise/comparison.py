@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from denoise.data.io import tensor2single
-from denoise.inference import denoise_image
+from denoise.inference import Inference, denoise_image
 from denoise.metrics import Convention, scores
 from denoise.report import zoom_box
 from denoise.specs import build
@@ -57,27 +57,13 @@ def filter_method(name: str, spec: Mapping[str, Any], sigma: float | None) -> Me
     return Method(label, "filter", run, source=name)
 
 
-def model_method(
-    label: str,
-    net: nn.Module,
-    source: str,
-    tile: int = 0,
-    overlap: int = 32,
-    ensemble: bool = False,
-    precision: str = "fp32",
-    noise_level: str | float = "auto",
-    memory_budget_mb: float | None = None,
-    tile_batch: int = 1,
-) -> Method:
-    """A network as a method, run through :func:`denoise.inference.denoise_image` (padding, tiles, ensemble,
-    precision, the noise level of networks that take one)."""
+def model_method(label: str, net: nn.Module, source: str, settings: Inference | None = None) -> Method:
+    """A network as a method, run through :func:`denoise.inference.denoise_image` under ``settings`` (padding,
+    tiles, ensemble, precision, the noise level of networks that take one)."""
+    settings = settings or Inference()
 
     def run(noisy: torch.Tensor, known_level: torch.Tensor | None = None) -> torch.Tensor:
-        denoised = denoise_image(
-            net, noisy, tile=tile, overlap=overlap, ensemble=ensemble, precision=precision,
-            noise_level=noise_level, known_level=known_level, memory_budget_mb=memory_budget_mb,
-            tile_batch=tile_batch,
-        )  # fmt: skip
+        denoised = denoise_image(net, noisy, settings, known_level=known_level)
         if not bool(torch.isfinite(denoised).all()):  # a NaN weight scores as a black image otherwise
             raise ValueError(
                 f"{source} produced non-finite values (NaN or inf): its weights are broken; no scores are written"

@@ -21,34 +21,19 @@ from torchmetrics import MeanMetric
 
 from denoise.data.io import tensor2uint
 from denoise.finite_guard import FiniteLossGuard
-from denoise.inference import apply_tlc, denoise_image, noise_level_for, takes_noise_level
+from denoise.inference import Inference, denoise_image, noise_level_for, prepare_network, takes_noise_level
 from denoise.losses import get_loss
 from denoise.metrics import Convention, estimated_noise_level, image_metrics
 from denoise.models.noise_map import noise_level_map
 from denoise.objectives import Objective, objective_spec
 from denoise.optim import resolve_fused, run_progress
-from denoise.precision import check_precision, exact_float
+from denoise.precision import exact_float
 from denoise.preemption import collect_rng_states, restore_rng_states
 from denoise.provenance import provenance
 from denoise.specs import SpecError, build, check_literal, check_spec, to_plain
 from denoise.step_log import StepScalars, log_to
 
 METRICS = ("psnr", "ssim", "psnr_noisy", "ssim_noisy", "loss", "noise_in", "noise_out")
-#: how validation/test images run (denoise/inference.py): whole, or in overlapping tiles; x8 ensemble; the
-#: network's precision there (fp32: IEEE float32 whatever trainer.precision trains with, or bf16/fp16)
-#: ``noise_level`` (networks that take one, FFDNet and DRUNet): ``auto`` (the data's known level where it has one,
-#: else estimated), ``known`` (the data's, an error where there is none), ``estimate``, or a number (0-255 scale)
-DEFAULT_INFERENCE = {
-    "tile": 0,
-    "overlap": 32,
-    "ensemble": False,
-    "precision": "fp32",
-    "noise_level": "auto",
-    "memory_budget_mb": None,
-    "tile_batch": 1,
-    "tlc": False,
-    "tlc_size": None,
-}
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
 
 
@@ -70,9 +55,8 @@ class DenoiseModule(L.LightningModule):
         objective: Mapping[str, Any] | str | None = None,
     ) -> None:
         super().__init__()
-        inference = {**DEFAULT_INFERENCE, **to_plain(inference or {})}
-        check_literal(inference, "inference")
-        check_precision(str(inference["precision"]))
+        check_literal(to_plain(inference or {}), "inference")
+        settings = Inference.of(to_plain(inference or {}))  # how validation and test images run (one value)
         if not isinstance(loss, str):
             raise SpecError(f"model.loss={loss!r}: expected the name of a loss")
         for spec, kind in ((optimizer, "optimizer"), (scheduler, "scheduler")):
@@ -86,7 +70,7 @@ class DenoiseModule(L.LightningModule):
                 "scheduler": to_plain(scheduler) if scheduler is not None else None,
                 "log_images": log_images,
                 "log_image_size": log_image_size,
-                "inference": inference,
+                "inference": settings.as_dict(),
                 "compile": compile,
                 "channels_last": channels_last,
                 "metrics": asdict(Convention.of(metrics)),
@@ -95,8 +79,7 @@ class DenoiseModule(L.LightningModule):
             logger=False,  # train.py logs the whole composed config once; these are a part of it
         )
         self.net: nn.Module = build(self.hparams.net, what="model.net", kind="network")
-        if inference["tlc"]:  # local statistics on whole images; crops of the training size are unchanged
-            apply_tlc(self.net, inference["tlc_size"], self.hparams.net.get("in_channels"))
+        prepare_network(self.net, settings, self.hparams.net.get("in_channels"))  # TLC, when asked for
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         if compile:  # in place (nn.Module.compile): parameter names, hence checkpoints, stay free of _orig_mod.
@@ -141,20 +124,9 @@ class DenoiseModule(L.LightningModule):
         above ``inference.tile`` pixels a side), in ``inference.precision`` whatever the training precision.
         ``noise_level``: the data's known noise level (a ``B x 1 x H x W`` map, [0, 1] scale), for networks that
         take one; ``inference.noise_level`` says whether it, an estimate or a fixed number is used."""
-        options = {**DEFAULT_INFERENCE, **(self.hparams.get("inference") or {})}
+        settings = Inference.of(self.hparams.get("inference"))
         noisy = noisy.contiguous(memory_format=self.memory_format)
-        return denoise_image(
-            self.net,
-            noisy,
-            int(options["tile"]),
-            int(options["overlap"]),
-            bool(options["ensemble"]),
-            precision=str(options["precision"]),
-            noise_level=options["noise_level"],
-            known_level=noise_level,
-            memory_budget_mb=options["memory_budget_mb"],
-            tile_batch=int(options["tile_batch"]),
-        )
+        return denoise_image(self.net, noisy, settings, known_level=noise_level)
 
     def _net(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.contiguous(memory_format=self.memory_format))

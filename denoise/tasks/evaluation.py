@@ -30,10 +30,9 @@ from denoise.comparison import (
 )
 from denoise.data.datamodule import DenoiseDataModule
 from denoise.data.io import array2tensor, read_image, single2uint, tensor2single
-from denoise.inference import apply_tlc, resolve_device, sigma_value
+from denoise.inference import Inference, prepare_network, resolve_device, sigma_value
 from denoise.loggers import ResilientWandbLogger
 from denoise.metrics import Convention
-from denoise.precision import check_precision
 from denoise.provenance import provenance
 from denoise.report import (
     RESULT_COLUMNS,
@@ -127,11 +126,11 @@ def checkpoint_paths(cfg: DictConfig) -> list[tuple[str, str]]:
 def load_models(cfg: DictConfig, datamodule: DenoiseDataModule, device: torch.device) -> list[Method]:
     """Every checkpoint as a method, checked against the data's channels."""
     net_spec = OmegaConf.to_container(cfg.model.net) if cfg.get("model") else None
+    settings = Inference.of(OmegaConf.to_container(cfg.inference, resolve=True) if cfg.get("inference") else None)
     loaded = []
     for key, path in checkpoint_paths(cfg):
         net, spec = load_network(path, net_spec, key=key)
-        if (cfg.get("inference") or {}).get("tlc"):
-            apply_tlc(net, cfg.inference.get("tlc_size"), spec.get("in_channels"))
+        prepare_network(net, settings, spec.get("in_channels"))  # TLC, when asked for
         channels = spec.get("in_channels")
         if channels is not None and channels != datamodule.channels:
             raise ValueError(
@@ -140,22 +139,7 @@ def load_models(cfg: DictConfig, datamodule: DenoiseDataModule, device: torch.de
             )
         loaded.append((spec["_target_"].rsplit(".", 1)[-1], path, net.to(device)))
     labels = unique_labels([name for name, _, _ in loaded], [path for _, path, _ in loaded])
-    options = cfg.get("inference") or {}
-    return [
-        model_method(
-            label,
-            net,
-            path,
-            tile=int(options.get("tile", 0)),
-            overlap=int(options.get("overlap", 32)),
-            ensemble=bool(options.get("ensemble", False)),
-            precision=check_precision(str(options.get("precision", "fp32"))),
-            noise_level=options.get("noise_level", "auto"),
-            memory_budget_mb=options.get("memory_budget_mb"),
-            tile_batch=int(options.get("tile_batch", 1)),
-        )
-        for label, (_, path, net) in zip(labels, loaded, strict=True)
-    ]
+    return [model_method(label, net, path, settings) for label, (_, path, net) in zip(labels, loaded, strict=True)]
 
 
 def _safe_name(name: str) -> str:

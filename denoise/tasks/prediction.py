@@ -30,8 +30,8 @@ from denoise.data.io import (
     tensor2uint,
     write_image,
 )
+from denoise.inference import Inference, denoise_image, prepare_network, resolve_device, sigma_value
 from denoise.inference import Progress as TileProgress
-from denoise.inference import apply_tlc, denoise_image, resolve_device, sigma_value
 from denoise.precision import check_precision
 
 
@@ -85,27 +85,20 @@ def denoise_array(
     net: nn.Module,
     image: np.ndarray,
     channels: int,
-    tile: int = 512,
-    overlap: int = 32,
-    ensemble: bool = False,
+    settings: Inference | None = None,
     progress: TileProgress | None = None,
-    precision: str = "fp32",
-    noise_level: str | float = "estimate",
-    memory_budget_mb: float | None = None,
-    tile_batch: int = 1,
     check: Callable[[torch.Tensor], None] | None = None,
 ) -> np.ndarray:
-    """Denoise an 8/16-bit ``H x W x C`` array (C = 1, 3 or 4) with a ``channels``-channel network; the result
-    has the input's dtype and channels, alpha copied through. ``check`` sees the float output first."""
+    """Denoise an 8/16-bit ``H x W x C`` array (C = 1, 3 or 4) with a ``channels``-channel network under
+    ``settings``; the result has the input's dtype and channels, alpha copied through. ``check`` sees the float
+    output first."""
+    settings = settings or Inference(tile=512, noise_level="estimate")
     alpha = image[..., 3:] if image.shape[2] == 4 else None
     color = image[..., :3] if alpha is not None else image
     x = array2tensor(color)[None]
 
     def run(batch: torch.Tensor) -> torch.Tensor:
-        return denoise_image(
-            net, batch, tile=tile, overlap=overlap, ensemble=ensemble, progress=progress, precision=precision,
-            noise_level=noise_level, memory_budget_mb=memory_budget_mb, tile_batch=tile_batch,
-        )  # fmt: skip
+        return denoise_image(net, batch, settings, progress=progress)
 
     if x.shape[1] == channels:
         y = run(x)
@@ -170,16 +163,17 @@ def predict(
     (FFDNet, DRUNet) is given, ``estimate`` (per image) or a sigma on the 0-255 scale."""
     if tile < 0 or overlap < 0:
         raise ValueError(f"--tile {tile} --overlap {overlap}: expected numbers >= 0")
-    noise_level = parse_noise_level(noise_level)
     check_precision(precision, key="--precision")
+    settings = Inference(tile=tile, overlap=overlap, ensemble=ensemble, precision=precision,
+                         noise_level=parse_noise_level(noise_level), memory_budget_mb=memory_budget_mb,
+                         tile_batch=tile_batch, tlc=bool(tlc), tlc_size=tlc)  # fmt: skip
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise UnwritableError(f"-o={out_dir} is a file; expected a folder to write into")
     jobs = collect_inputs(inputs, out_dir, overwrite, max_pixels)
     net, channels = load_predictor(ckpt, model, gray, resolve_device(device))
     writable_folder(out_dir, "-o")  # created only now: a call that fails before writes nothing
-    if tlc:
-        apply_tlc(net, tlc, channels)
+    prepare_network(net, settings, channels)  # TLC, when asked for
     written = []
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, transient=True) as progress, torch.inference_mode():
@@ -192,10 +186,8 @@ def predict(
                 progress.update(tiles, completed=done, total=total)
 
             image = read_raw(source, max_pixels)
-            result = denoise_array(
-                net, image, channels, tile, overlap, ensemble, on_tile, precision, noise_level, memory_budget_mb,
-                tile_batch, check=lambda y, source=source: check_finite(y, source, ckpt),
-            )  # fmt: skip
+            result = denoise_array(net, image, channels, settings, on_tile,
+                                   check=lambda y, source=source: check_finite(y, source, ckpt))  # fmt: skip
             depth = 8 if image.dtype == np.uint8 else 16
             written.append(write_image(target, result, bit_depth=depth, overwrite=overwrite))
             progress.advance(files)

@@ -110,7 +110,7 @@ def test_whole_image_call_keeps_autograd_and_tiles_do_not() -> None:
 
 
 def test_the_validation_loop_uses_the_configured_tiling(monkeypatch: pytest.MonkeyPatch) -> None:
-    import denoise.inference as inference
+    import denoise.inference.runner as inference  # where denoise_image finds run_tiled
     from denoise.module import DenoiseModule
 
     spec = {"_target_": "denoise.models.rednet.REDNet", "depth": 10, "channels": 8, "in_channels": 3}
@@ -127,3 +127,23 @@ def test_the_validation_loop_uses_the_configured_tiling(monkeypatch: pytest.Monk
     with torch.no_grad():
         assert (tiled(x) - whole(x)).abs().max().item() < 1e-5
     assert calls == [1]  # only the tiled module went through the tiles
+
+
+def test_the_inference_settings_are_one_value_with_one_set_of_defaults() -> None:
+    """conf/inference/default.yaml holds the same fields and defaults as denoise.inference.Inference (tlc_size
+    follows the training crop there); an unknown key or a wrong value is named."""
+    import dataclasses
+
+    import yaml
+
+    from denoise.inference import Inference
+    from tests.helpers import CONF
+
+    shipped = yaml.safe_load((CONF / "inference" / "default.yaml").read_text())
+    assert shipped.pop("tlc_size") == "${data.patch_size}"
+    assert shipped == {k: v for k, v in dataclasses.asdict(Inference()).items() if k != "tlc_size"}
+    assert Inference.of({"tile": 256}, ensemble=True) == Inference(tile=256, ensemble=True)
+    with pytest.raises(ValueError, match=r"inference: unknown key\(s\) \['tiles'\]"):
+        Inference.of({"tiles": 256})
+    with pytest.raises(ValueError, match=r"inference.tile_batch=0: expected an integer >= 1"):
+        Inference(tile_batch=0)
