@@ -92,7 +92,7 @@ SCHEMA: dict[str, tuple[Check, str]] = {
     "data.augment": (_boolean, "true or false"),
     "data.on_device": (_boolean, "true or false"),
     "noise.sigma": (_sigma, "a sigma >= 0 on the 0-255 scale, or [low, high]"),
-    "model.optimizer.lr": (_number(0, above=True), "a number > 0"),
+    "model.optimizer.lr": (_number(0), "a number >= 0"),
     "model.optimizer.weight_decay": (_number(0), "a number >= 0"),
     "model.loss": (_string, "the name of a loss (l1, l2, charbonnier, psnr, ...)"),
     "model.compile": (_boolean, "true or false"),

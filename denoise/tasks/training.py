@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,7 @@ from denoise.data.datamodule import DenoiseDataModule
 from denoise.inference import device_name
 from denoise.loggers import ResilientWandbLogger
 from denoise.preemption import PREEMPTED_EXIT_CODE, PreemptedExit
-from denoise.provenance import provenance
-from denoise.report import method_rows, print_table, write_json
+from denoise.report import write_json
 from denoise.runlock import RunLock
 from denoise.specs import to_plain
 from denoise.step_log import LearningRates
@@ -31,13 +31,13 @@ from denoise.tasks.compose import (
     instantiate_group,
     sweep_group,
 )
+from denoise.tasks.results import print_test_table, run_record
 from denoise.tasks.resume import continue_run, launch_rank, resolve_resume
 from denoise.tasks.rundir import refuse_finished_run
 from denoise.tasks.schema import check_types
 from denoise.tasks.wrapper import task_wrapper
 
 log = logging.getLogger(__name__)
-TEST_KEYS = ("test/psnr", "test/ssim", "test/psnr_noisy", "test/ssim_noisy")
 
 
 def keep_newest_without_ground_truth(callbacks: list[Callback]) -> None:
@@ -75,24 +75,61 @@ def train(cfg: DictConfig) -> float | None:
             lock.release()
 
 
+@dataclass
+class Parts:
+    """What a run is made of, built from its config before anything trains."""
+
+    datamodule: DenoiseDataModule
+    model: L.LightningModule
+    loggers: list[Logger]
+    trainer: L.Trainer
+
+
+@dataclass
+class Outcome:
+    """What fitting and testing gave: the best checkpoint, the validation and test scores, the seconds."""
+
+    best_path: str | None
+    val_metrics: dict[str, float]
+    test_metrics: dict[str, float]
+    fit_seconds: float
+
+
 def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
     if ckpt_path is not None:
         continue_run(cfg, out)
     OmegaConf.resolve(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
+    parts = build_parts(cfg)
+    for logger in parts.loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    try:
+        outcome = fit_and_test(cfg, parts, ckpt_path)
+    finally:  # W&B itself is finished by the task wrapper
+        sync_commands = [lg.sync_command() for lg in parts.loggers if isinstance(lg, ResilientWandbLogger)]
+    value = optimized_value(cfg, outcome, parts.datamodule)
+    if parts.trainer.is_global_zero:
+        results = training_results(cfg, parts, outcome, out, value)
+        write_json(out / "results.json", results)
+        record_summary(parts.loggers, results)
+        print_test_table(results, cfg.model.net._target_.rsplit(".", 1)[-1], out)
+        log.info("Results: %s", out / "results.json")
+        for command in filter(None, sync_commands):
+            log.info("W&B ran offline; upload this run with: %s", command)
+    return value
 
+
+def build_parts(cfg: DictConfig) -> Parts:
+    """The data (every split this run uses checked now, not a missing test folder after an hour of training), the
+    model (its channels checked against the data's), what the objective needs served, the loggers, callbacks and
+    trainer."""
     datamodule: DenoiseDataModule = instantiate(cfg.data)
-    # every split this run will use, checked now: not a missing test folder after an hour of training
     splits = (["train", "val"] if cfg.get("train", True) else []) + (["test"] if cfg.get("test", True) else [])
     datamodule.check_inputs(splits)
-    channels_last = bool(cfg.trainer.get("channels_last", False))
-    model: L.LightningModule = instantiate(
-        cfg.model,
-        inference=to_plain(cfg.get("inference")),
-        channels_last=channels_last,
-        metrics=to_plain(cfg.get("metrics")),
-    )
+    model: L.LightningModule = instantiate(cfg.model, inference=to_plain(cfg.get("inference")),
+                                           channels_last=bool(cfg.trainer.get("channels_last", False)),
+                                           metrics=to_plain(cfg.get("metrics")))  # fmt: skip
     network_channels = model.hparams.net.get("in_channels")
     if network_channels is not None and network_channels != datamodule.channels:
         raise ValueError(
@@ -111,107 +148,82 @@ def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
     if not loggers:  # Lightning refuses an LR monitor without a logger
         callbacks = [cb for cb in callbacks if not isinstance(cb, LearningRateMonitor | LearningRates)]
     if not datamodule.has_clean:
-        log.warning(
-            "%s has no clean images: validation and test report the noise level estimated in the input and the "
-            "output (val/noise_in, val/noise_out; 0-255), not PSNR or SSIM",
-            type(datamodule).__name__,
-        )
+        log.warning("%s has no clean images: validation and test report the noise level estimated in the input "
+                    "and the output (val/noise_in, val/noise_out; 0-255), not PSNR or SSIM",
+                    type(datamodule).__name__)  # fmt: skip
         keep_newest_without_ground_truth(callbacks)
-    trainer = build_trainer(cfg.trainer, callbacks, loggers)
-    for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return Parts(datamodule, model, loggers, build_trainer(cfg.trainer, callbacks, loggers))
 
-    try:
-        fit_start = time.perf_counter()
-        if cfg.get("train", True):
-            try:
-                trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-            except SIGTERMException:  # last.ckpt is saved (PreemptionCheckpoint): say "resumable" in the status
-                log.warning(
-                    "Pre-empted: exiting with status %d; ckpt_path=last continues this run", PREEMPTED_EXIT_CODE
-                )
-                raise PreemptedExit() from None
-        fit_seconds = time.perf_counter() - fit_start
-        checkpoint = next((cb for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint)), None)
-        best_path = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
-        val_metrics = _floats(trainer.callback_metrics)
-        if checkpoint is not None and checkpoint.best_model_score is not None and checkpoint.monitor:
-            val_metrics[checkpoint.monitor] = float(checkpoint.best_model_score)
-        test_metrics: dict[str, float] = {}
-        if cfg.get("test", True):
-            if best_path is None:
-                log.warning("No best checkpoint was saved; testing the current weights")
-            try:
-                trainer.test(
-                    model,
-                    datamodule=datamodule,
-                    ckpt_path=best_path if cfg.get("train", True) else ckpt_path,
-                    weights_only=True,
-                )
-            except SIGTERMException:  # Lightning's SystemExit would exit 0 with no results.json
-                log.warning(
-                    "Pre-empted during the test: exiting with status %d; ckpt_path=last tests again and writes "
-                    "results.json", PREEMPTED_EXIT_CODE,
-                )  # fmt: skip
-                raise PreemptedExit() from None
-            test_metrics = _floats(trainer.callback_metrics)
-    finally:  # W&B itself is finished by the task wrapper
-        sync_commands = [lg.sync_command() for lg in loggers if isinstance(lg, ResilientWandbLogger)]
 
+def _preempted(during: str) -> PreemptedExit:
+    log.warning("Pre-empted %s: exiting with status %d; ckpt_path=last continues this run (and writes "
+                "results.json)", during, PREEMPTED_EXIT_CODE)  # fmt: skip
+    return PreemptedExit()
+
+
+def fit_and_test(cfg: DictConfig, parts: Parts, ckpt_path: str | None) -> Outcome:
+    """Fit (resuming from ``ckpt_path``), then test the best checkpoint; a pre-emption in either exits 75 with
+    last.ckpt saved (Lightning's own SystemExit would exit 0 with no results.json)."""
+    trainer, model, datamodule = parts.trainer, parts.model, parts.datamodule
+    fit_start = time.perf_counter()
+    if cfg.get("train", True):
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        except SIGTERMException:
+            raise _preempted("during training") from None
+    fit_seconds = time.perf_counter() - fit_start
+    checkpoint = next((cb for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint)), None)
+    best_path = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
+    val_metrics = _floats(trainer.callback_metrics)
+    if checkpoint is not None and checkpoint.best_model_score is not None and checkpoint.monitor:
+        val_metrics[checkpoint.monitor] = float(checkpoint.best_model_score)
+    test_metrics: dict[str, float] = {}
+    if cfg.get("test", True):
+        if best_path is None:
+            log.warning("No best checkpoint was saved; testing the current weights")
+        try:
+            trainer.test(model, datamodule=datamodule, ckpt_path=best_path if cfg.get("train", True) else ckpt_path,
+                         weights_only=True)  # fmt: skip
+        except SIGTERMException:
+            raise _preempted("during the test") from None
+        test_metrics = _floats(trainer.callback_metrics)
+    return Outcome(best_path, val_metrics, test_metrics, fit_seconds)
+
+
+def optimized_value(cfg: DictConfig, outcome: Outcome, datamodule: DenoiseDataModule) -> float | None:
+    """What train() returns to a sweeper (``optimized_metric``), with a warning where the run gives none."""
     optimized = cfg.get("optimized_metric")
-    value = val_metrics.get(optimized) if optimized else None
-    if optimized and value is None and cfg.get("train", True) and not datamodule.has_clean:
-        log.warning(
-            "optimized_metric=%s needs clean images, which %s does not have; a sweeper gets no value for this run",
-            optimized,
-            type(datamodule).__name__,
+    value = outcome.val_metrics.get(optimized) if optimized else None
+    if optimized and value is None and cfg.get("train", True):
+        unlogged = "was never logged (did validation run? an epoch needs at least one batch of data.batch_size)"
+        why = (
+            f"needs clean images, which {type(datamodule).__name__} does not have"
+            if not datamodule.has_clean
+            else unlogged
         )
-    elif optimized and value is None and cfg.get("train", True):
-        log.warning(
-            "optimized_metric=%s was never logged (did validation run? an epoch needs at least one batch of "
-            "data.batch_size); a sweeper gets no value for this run",
-            optimized,
-        )
-    if trainer.is_global_zero:
-        results = {key: test_metrics.get(key) for key in TEST_KEYS}
-        results.update({k: v for k, v in test_metrics.items() if k.startswith("test/")})
-        results.update(
-            {
-                "ckpt_path": best_path,
-                "run_dir": str(out),
-                "world_size": trainer.world_size,
-                "global_step": trainer.global_step,
-                "epochs": trainer.current_epoch,
-                "fit_seconds": fit_seconds,
-                "val/psnr": val_metrics.get("val/psnr"),
-                "val/psnr_noisy": val_metrics.get("val/psnr_noisy"),
-                "precision": str(cfg.trainer.precision),
-                "device": device_name(trainer.strategy.root_device),
-                "metrics": dict(model.hparams.metrics),
-                "objective": model.objective.describe(),
-                "eval_precision": str(model.hparams.inference["precision"]),
-                "optimized_metric": optimized,
-                "optimized_value": value,
-                "parameters": sum(p.numel() for p in model.net.parameters()),
-                **provenance(),
-            }
-        )
-        write_json(out / "results.json", results)
-        summary = {"val/psnr": results["val/psnr"], "best_ckpt": best_path, "parameters": results["parameters"],
-                   **{k: v for k, v in results.items() if k.startswith("test/")}}  # fmt: skip
-        for logger in loggers:
-            if isinstance(logger, ResilientWandbLogger):
-                logger.record_summary({k: v for k, v in summary.items() if v is not None})
-        network = cfg.model.net._target_.rsplit(".", 1)[-1]
-        if all(results.get(k) is not None for k in TEST_KEYS):
-            rows = method_rows(results, network)
-            print_table(f"test results ({out})", rows, ("method", "psnr", "ssim", "psnr_gain", "ssim_gain"))
-        elif results.get("test/noise_in") is not None:
-            rows = [{"method": "noisy input", "noise_sigma": results["test/noise_in"]},
-                    {"method": network, "noise_sigma": results["test/noise_out"]}]  # fmt: skip
-            print_table(f"test results without ground truth: estimated noise sigma, 0-255 ({out})", rows,
-                        ("method", "noise_sigma"))  # fmt: skip
-        log.info("Results: %s", out / "results.json")
-        for command in filter(None, sync_commands):
-            log.info("W&B ran offline; upload this run with: %s", command)
+        log.warning("optimized_metric=%s %s; a sweeper gets no value for this run", optimized, why)
     return value
+
+
+def training_results(cfg: DictConfig, parts: Parts, outcome: Outcome, out: Path, value: float | None) -> dict:
+    """train.py's results.json, in the one schema (:func:`denoise.tasks.results.run_record`)."""
+    model, trainer = parts.model, parts.trainer
+    return run_record(
+        out, model.hparams.metrics, str(model.hparams.inference["precision"]),
+        device_name(trainer.strategy.root_device), outcome.test_metrics,
+        ckpt_path=outcome.best_path, world_size=trainer.world_size, global_step=trainer.global_step,
+        epochs=trainer.current_epoch, fit_seconds=outcome.fit_seconds,
+        **{key: outcome.val_metrics.get(key) for key in ("val/psnr", "val/psnr_noisy")},
+        precision=str(cfg.trainer.precision), objective=model.objective.describe(),
+        optimized_metric=cfg.get("optimized_metric"), optimized_value=value,
+        parameters=sum(p.numel() for p in model.net.parameters()),
+    )  # fmt: skip
+
+
+def record_summary(loggers: list[Logger], results: dict) -> None:
+    """The W&B summary: the best val/psnr (not the last epoch's), the test scores, the size, the checkpoint."""
+    summary = {"val/psnr": results["val/psnr"], "best_ckpt": results["ckpt_path"], "parameters": results["parameters"],
+               **{k: v for k, v in results.items() if k.startswith("test/")}}  # fmt: skip
+    for logger in loggers:
+        if isinstance(logger, ResilientWandbLogger):
+            logger.record_summary({k: v for k, v in summary.items() if v is not None})
