@@ -34,7 +34,7 @@ def list_entries(data_dir: Path) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from denoise.data.fetch import catalog, present
+    from denoise.data.catalog import catalog, present
 
     table = Table(title=f"denoise-data: lands under {data_dir} (DENOISE_DATA or --data-dir to move it)")
     for column in ("name", "what", "size", "how", "terms", "lands in", "here"):
@@ -52,7 +52,8 @@ def list_entries(data_dir: Path) -> int:
 def get_entries(names: Sequence[str], data_dir: Path, unverified: bool) -> int:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    from denoise.data.fetch import FetchError, ManualDownloadError, catalog, get
+    from denoise.data.catalog import catalog
+    from denoise.data.fetch import FetchError, ManualDownloadError, get
 
     entries = catalog()
     unknown = [name for name in names if name not in entries]
@@ -79,14 +80,14 @@ def get_entries(names: Sequence[str], data_dir: Path, unverified: bool) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from denoise.data.fetch import FetchError, default_data_dir
+    from denoise.data.catalog import CatalogError, default_data_dir
 
     data_dir = args.data_dir or default_data_dir()
     try:
         if args.verb == "list":
             return list_entries(data_dir)
         return get_entries(args.names, data_dir, args.unverified)
-    except (FetchError, OSError) as err:
+    except (CatalogError, OSError) as err:
         print(f"denoise-data: error: {err}", file=sys.stderr)
         return 2
 

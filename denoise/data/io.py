@@ -32,7 +32,7 @@ def list_images(folder: str | Path, key: str = "folder") -> list[Path]:
     """Sorted image files in ``folder``; a clear error if it is missing, not a folder, or holds no images."""
     folder = Path(folder).expanduser()
     if not folder.exists():
-        from denoise.data.fetch import hint_for  # the catalog is read only when a folder is missing
+        from denoise.data.catalog import hint_for  # the catalog is read only when a folder is missing
 
         hint = hint_for(folder)
         raise FileNotFoundError(f"{key}: folder {folder} does not exist (expected a folder of images){hint}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from denoise.data.fetch import catalog
+from denoise.data.catalog import catalog
 from tests.helpers import ROOT, compose_cfg
 
 README = (ROOT / "README.md").read_text()

@@ -16,8 +16,9 @@ import pytest
 import yaml
 
 from denoise.cli.data import main as data_main
-from denoise.data import fetch
-from denoise.data.fetch import Entry, FetchError, ManualDownloadError, get
+from denoise.data import catalog, fetch
+from denoise.data.catalog import Entry
+from denoise.data.fetch import FetchError, ManualDownloadError, get
 from tests.helpers import SHARED_DATA
 
 
@@ -187,7 +188,7 @@ def test_an_entry_without_a_pinned_checksum_needs_unverified(server: Server, tmp
 
 
 def test_a_manual_entry_says_where_to_download_and_where_to_put_it(tmp_path: Path) -> None:
-    entry = fetch.catalog()["sidd_medium"]
+    entry = catalog.catalog()["sidd_medium"]
     with pytest.raises(ManualDownloadError) as caught:
         get(entry, tmp_path)
     message = str(caught.value)
@@ -216,7 +217,7 @@ def test_the_command_fetches_from_a_catalog_of_its_own(
 @pytest.mark.skipif(not (SHARED_DATA / "set12").is_dir(), reason="the standard sets are not beside this checkout")
 def test_the_shipped_catalog_pins_the_standard_sets_file_by_file() -> None:
     """Every file of the shipped test sets and Train400 entries, against the copies beside the checkout."""
-    entries = fetch.catalog()
+    entries = catalog.catalog()
     for name in ("set12", "bsd68", "cbsd68", "kodak24", "mcmaster", "train400"):
         entry = entries[name]
         local = sorted(p.name for p in (SHARED_DATA / name).iterdir())
