@@ -18,13 +18,11 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from denoise.data.io import ImageReadError, list_images, verify_image
+from denoise.data.io import ImageReadError, verify_image
 from denoise.data.layout import Benchmark
 from denoise.data.pairs import PairSample
-from denoise.data.sampling import EpochSampler, LazyStartLoader
-from denoise.data.synthetic import (
-    embedded_files,
-)
+from denoise.data.sampling import EpochSampler, LazyStartLoader, PaddedToWorld, distributed_world
+from denoise.data.transforms import augment_batch
 
 #: ``data.num_workers: auto`` on a GPU: one loader process per core a device has, less one, at most this many
 MAX_AUTO_WORKERS = 8
@@ -34,24 +32,6 @@ LISTED_PROBLEMS = 30
 
 class InputCheckError(ValueError):
     """The data has problems that would stop training or testing later (every one is listed)."""
-
-
-def folder_files(dirs: Sequence[str] | str | None, split: str, problems: list[str]) -> list:
-    """The image files of ``data.<split>_dirs`` (the embedded photos when None); a missing or empty folder is
-    noted in ``problems`` and the others are still listed."""
-    if dirs is None:
-        try:
-            return embedded_files(split)
-        except FileNotFoundError as err:
-            problems.append(str(err))
-            return []
-    files = []
-    for i, folder in enumerate([dirs] if isinstance(dirs, str) else dirs):
-        try:
-            files += list_images(folder, key=f"data.{split}_dirs[{i}]")
-        except (FileNotFoundError, NotADirectoryError) as err:
-            problems.append(str(err))
-    return files
 
 
 def size_or_problem(path, problems: list[str]) -> tuple[int, int] | None:
@@ -69,28 +49,6 @@ def available_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-class PaddedToWorld(Dataset):
-    """An evaluation set padded to a multiple of ``world_size``; the padding repeats carry weight 0."""
-
-    def __init__(self, dataset: Dataset, world_size: int) -> None:
-        self.dataset, self.size = dataset, len(dataset)
-        self.total = -(-self.size // world_size) * world_size if self.size else 0
-
-    def __len__(self) -> int:
-        return self.total
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        sample = dict(self.dataset[index % self.size])
-        sample["weight"] = torch.tensor(1.0 if index < self.size else 0.0)
-        return sample
-
-
-def _distributed() -> tuple[int, int] | None:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_world_size(), torch.distributed.get_rank()
-    return None
 
 
 class DenoiseDataModule(L.LightningDataModule):
@@ -247,33 +205,13 @@ class DenoiseDataModule(L.LightningDataModule):
     AUGMENTED = ("noisy", "clean", "noisy2", "noise_level")
 
     def augment_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """All 8 flips/rotations, identical for every image of a sample (noisy, clean, a second noisy shot, a
-        noise-level map; stacked along the channels and transformed as one tensor): kornia's random flips plus a
-        random transpose of square patches (rot90 = transpose + flip, exact, where kornia's rotation
-        interpolates); then optional mixup of pairs within the batch (a level map mixes as the standard deviation
-        of the mixed independent noises)."""
-        keys = [key for key in self.AUGMENTED if torch.is_tensor(batch.get(key))]
-        images = [batch[key] for key in keys]
-        if self.gpu_augment:
-            if self._geometric is None:
-                import kornia.augmentation as K
+        """The batch's 8 flips/rotations on the device (``gpu_augment``) and optional mixup: see
+        :func:`denoise.data.transforms.augment_batch`."""
+        if self.gpu_augment and self._geometric is None:
+            import kornia.augmentation as K
 
-                self._geometric = K.AugmentationSequential(K.RandomHorizontalFlip(), K.RandomVerticalFlip())
-            stacked = self._geometric(torch.cat(images, dim=1))
-            if stacked.shape[-1] == stacked.shape[-2]:
-                transpose = torch.rand(stacked.shape[0], 1, 1, 1, device=stacked.device) < 0.5
-                stacked = torch.where(transpose, stacked.transpose(-1, -2), stacked)
-            images = list(stacked.split([image.shape[1] for image in images], dim=1))
-        if self.mixup_alpha > 0:
-            beta = torch.distributions.Beta(self.mixup_alpha, self.mixup_alpha)
-            lam = beta.sample((images[0].shape[0], 1, 1, 1)).to(images[0])
-            order = torch.randperm(images[0].shape[0], device=images[0].device)
-            images = [
-                (lam**2 * image**2 + (1 - lam) ** 2 * image[order] ** 2).sqrt() if key == "noise_level"
-                else lam * image + (1 - lam) * image[order]
-                for key, image in zip(keys, images, strict=True)
-            ]  # fmt: skip
-        return {**batch, **{key: image.contiguous() for key, image in zip(keys, images, strict=True)}}
+            self._geometric = K.AugmentationSequential(K.RandomHorizontalFlip(), K.RandomVerticalFlip())
+        return augment_batch(batch, self.AUGMENTED, self._geometric if self.gpu_augment else None, self.mixup_alpha)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         batch = self.float_batch(batch)  # on the device: 4x less to copy than float
@@ -306,7 +244,7 @@ class DenoiseDataModule(L.LightningDataModule):
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         dataset = self.dataset(split)
         sampler: Any = None
-        distributed = _distributed()
+        distributed = distributed_world()
         world, rank = distributed if distributed is not None else (1, 0)
         if split == "train":
             # global sample numbers, this rank's share, resumable mid-epoch (denoise/data/sampling.py)

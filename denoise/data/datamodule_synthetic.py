@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from denoise.data.datamodule_base import DenoiseDataModule, folder_files, size_or_problem
+from denoise.data.datamodule_base import DenoiseDataModule, size_or_problem
 from denoise.data.io import read_raw, to_channels
 from denoise.data.noise import GaussianNoise, build_noise
 from denoise.data.pairs import PairSample
@@ -69,7 +69,7 @@ class SyntheticDataModule(DenoiseDataModule):
 
     def input_problems(self, split: str) -> list[str]:
         problems: list[str] = []
-        for path in folder_files(self.dirs[split], split, problems):
+        for path in resolve_files(self.dirs[split], split, problems):
             size = size_or_problem(path, problems)
             if size is not None and split == "train" and min(size) < self.patch_size:
                 problems.append(f"{path} is {size[0]}x{size[1]}, smaller than data.patch_size={self.patch_size}")

@@ -11,10 +11,11 @@ starts after the batches that epoch had already trained on (Lightning restores t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 
 def mixed_seed(*values: int) -> int:
@@ -101,3 +102,26 @@ class LazyStartLoader(DataLoader):
 
     def __iter__(self) -> Iterator:  # type: ignore[override]
         return _StartOnFirstBatch(lambda: DataLoader.__iter__(self))
+
+
+def distributed_world() -> tuple[int, int] | None:
+    """``(world size, rank)`` of an initialized process group, else None."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size(), torch.distributed.get_rank()
+    return None
+
+
+class PaddedToWorld(Dataset):
+    """An evaluation set padded to a multiple of ``world_size``; the padding repeats carry weight 0."""
+
+    def __init__(self, dataset: Dataset, world_size: int) -> None:
+        self.dataset, self.size = dataset, len(dataset)
+        self.total = -(-self.size // world_size) * world_size if self.size else 0
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        sample = dict(self.dataset[index % self.size])
+        sample["weight"] = torch.tensor(1.0 if index < self.size else 0.0)
+        return sample

@@ -55,15 +55,21 @@ def embedded_files(split: str) -> list[Path]:
     return files
 
 
-def resolve_files(dirs: Sequence[str] | None, split: str) -> list[Path]:
-    """Image files of one split: the user's folders (``data.<split>_dirs``) or the embedded photos."""
-    if dirs is None:
-        return embedded_files(split)
-    if isinstance(dirs, str | Path):
-        dirs = [dirs]
+def resolve_files(dirs: Sequence[str] | str | None, split: str, problems: list[str] | None = None) -> list[Path]:
+    """Image files of one split: the user's folders (``data.<split>_dirs``) or the embedded photos. With
+    ``problems``, a missing or empty folder is noted there and the others are still listed (the input check);
+    without, it is an error."""
+    folders = None if dirs is None else ([dirs] if isinstance(dirs, str | Path) else list(dirs))
     files: list[Path] = []
-    for i, folder in enumerate(dirs):
-        files.extend(list_images(folder, key=f"data.{split}_dirs[{i}]"))
+    for i, folder in enumerate(folders or [None]):
+        try:
+            files.extend(
+                embedded_files(split) if folder is None else list_images(folder, key=f"data.{split}_dirs[{i}]")
+            )
+        except (FileNotFoundError, NotADirectoryError) as err:
+            if problems is None:
+                raise
+            problems.append(str(err))
     return files
 
 

@@ -9,7 +9,8 @@ serves both its training and its x8 testing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,3 +71,30 @@ def inverse_dihedral(tensor: torch.Tensor, index: int) -> torch.Tensor:
     """Undo :func:`dihedral`: ``inverse_dihedral(dihedral(x, k), k) == x``."""
     tensor = torch.rot90(tensor, -(index % 4), dims=(-2, -1))
     return tensor.flip(-1) if index >= 4 else tensor
+
+
+def augment_batch(batch: dict[str, Any], keys: Sequence[str], geometric: Callable[[torch.Tensor], torch.Tensor] | None,
+                  mixup_alpha: float) -> dict[str, Any]:  # fmt: skip
+    """All 8 flips/rotations of a batch on its device, identical for every image of a sample (``keys``: noisy,
+    clean, a second noisy shot, a noise-level map, those present; stacked along the channels and transformed as
+    one tensor): ``geometric``'s random flips (kornia's; None: none here) plus a random transpose of square
+    patches (rot90 = transpose + flip, exact, where kornia's rotation interpolates); then optional mixup of pairs
+    within the batch (a level map mixes as the standard deviation of the mixed independent noises)."""
+    keys = [key for key in keys if torch.is_tensor(batch.get(key))]
+    images = [batch[key] for key in keys]
+    if geometric is not None:
+        stacked = geometric(torch.cat(images, dim=1))
+        if stacked.shape[-1] == stacked.shape[-2]:
+            transpose = torch.rand(stacked.shape[0], 1, 1, 1, device=stacked.device) < 0.5
+            stacked = torch.where(transpose, stacked.transpose(-1, -2), stacked)
+        images = list(stacked.split([image.shape[1] for image in images], dim=1))
+    if mixup_alpha > 0:
+        beta = torch.distributions.Beta(mixup_alpha, mixup_alpha)
+        lam = beta.sample((images[0].shape[0], 1, 1, 1)).to(images[0])
+        order = torch.randperm(images[0].shape[0], device=images[0].device)
+        images = [
+            (lam**2 * image**2 + (1 - lam) ** 2 * image[order] ** 2).sqrt() if key == "noise_level"
+            else lam * image + (1 - lam) * image[order]
+            for key, image in zip(keys, images, strict=True)
+        ]  # fmt: skip
+    return {**batch, **{key: image.contiguous() for key, image in zip(keys, images, strict=True)}}
