@@ -34,7 +34,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from denoise.report import write_json
+from denoise.evaluation.report import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_MIB = 2048  # PRIDNet, tiled, 12 MP, CPU
@@ -48,8 +48,8 @@ def size_for(megapixels: float) -> tuple[int, int]:
 
 def worker(job: dict[str, Any]) -> dict[str, Any]:
     """One measurement in this (fresh) process."""
+    from denoise.config.specs import build
     from denoise.inference import denoise_image
-    from denoise.specs import build
 
     torch.set_grad_enabled(False)
     device = torch.device(job["device"])

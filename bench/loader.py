@@ -28,7 +28,7 @@ from denoise.data.cache import PatchStore, StorePatches
 from denoise.data.folder_pairs import match_by_name
 from denoise.data.io import write_image
 from denoise.data.pairs import PairPatches
-from denoise.report import write_json
+from denoise.evaluation.report import write_json
 
 
 def make_pairs(folder: Path, count: int, height: int, width: int) -> list:

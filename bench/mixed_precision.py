@@ -27,8 +27,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from denoise.evaluation.report import write_json
 from denoise.inference import device_name
-from denoise.report import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL = 1.8
@@ -39,7 +39,7 @@ class Stepper:
     """One network, optimizer and batch per variant; ``step()`` runs one timed training step."""
 
     def __init__(self, spec: dict[str, Any], variant: str, batch: int, size: int, device: torch.device) -> None:
-        from denoise.specs import build
+        from denoise.config.specs import build
 
         torch.manual_seed(0)
         self.device, self.variant = device, variant

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from denoise.data.io import list_images, read_raw
 from denoise.data.noisy_folder import estimated_noise
-from denoise.report import write_json
+from denoise.evaluation.report import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 CLEAN_SETS = ("set12", "bsd68", "cbsd68", "kodak24", "mcmaster", "sidd_samples/clean")

@@ -161,11 +161,11 @@ def lightning_run(cfg: Any, device: torch.device, warmup: int, audit: bool) -> t
 
 def plain_run(cfg: Any, device: torch.device, warmup: int) -> float:
     """The same network, optimizer, schedule, loss, precision and batches, in a hand-written loop."""
+    from denoise.config.specs import build
     from denoise.data.datamodule import DenoiseDataModule
-    from denoise.losses import get_loss
-    from denoise.optim import resolve_fused
-    from denoise.specs import build
     from denoise.tasks import instantiate
+    from denoise.training.losses import get_loss
+    from denoise.training.optim import resolve_fused
 
     L.seed_everything(cfg.seed, verbose=False)
     datamodule: DenoiseDataModule = instantiate(cfg.data)
@@ -288,7 +288,7 @@ def main() -> None:
             f"{row['syncs_per_step']:.3f}" if "syncs_per_step" in row else "-",
         )
     Console().print(table)
-    from denoise.report import write_json
+    from denoise.evaluation.report import write_json
 
     payload = {
         "benchmark": "overhead",

@@ -23,8 +23,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from denoise.evaluation.report import write_json
 from denoise.inference import device_name
-from denoise.report import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 

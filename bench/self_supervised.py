@@ -28,7 +28,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from denoise.report import write_json
+from denoise.evaluation.report import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 SIDD = ROOT.parent / "shared" / "data" / "sidd_samples"

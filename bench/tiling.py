@@ -26,9 +26,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from denoise.config.specs import build
+from denoise.evaluation.report import write_json
 from denoise.inference import denoise_image, device_name, synchronize
-from denoise.report import write_json
-from denoise.specs import build
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEED_GOAL, MEMORY_GOAL = 0.8, 0.1

@@ -26,9 +26,9 @@ from rich.table import Table
 from denoise.checkpoint import load_network
 from denoise.data.noise import GaussianNoise
 from denoise.data.synthetic import NoisyImages, embedded_files, load_images
+from denoise.evaluation.metrics import image_metrics
+from denoise.evaluation.report import write_json
 from denoise.inference import apply_tlc, denoise_image
-from denoise.metrics import image_metrics
-from denoise.report import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 

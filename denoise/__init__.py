@@ -1,6 +1,6 @@
 """denoise: a deep-learning image-denoising experiment suite (noisy = clean + noise; learn noisy -> clean)."""
 
-from denoise.resolvers import register_resolvers
+from denoise.config.resolvers import register_resolvers
 
 __version__ = "0.1.0"
 

@@ -2,7 +2,7 @@
 
 Every load uses ``torch.load(..., weights_only=True)``: tensors and plain containers only, so a crafted file
 that would run code when unpickled is refused before anything runs. Networks are rebuilt from the spec
-stored in the checkpoint through :func:`denoise.specs.build`, whose allow-list keeps a checkpoint from
+stored in the checkpoint through :func:`denoise.config.specs.build`, whose allow-list keeps a checkpoint from
 naming an arbitrary callable.
 """
 
@@ -19,8 +19,8 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 
 from denoise import zoo
+from denoise.config.specs import build, to_plain
 from denoise.data.files import atomic_open
-from denoise.specs import build, to_plain
 
 #: prefixes that wrappers add to parameter names (DataParallel/DDP, torch.compile, a LightningModule)
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import denoise  # noqa: F401  (registers the config resolvers)
-from denoise.config_dir import CONF_DIR
-from denoise.resolvers import require_extra
+from denoise.config.paths import CONF_DIR
+from denoise.config.resolvers import require_extra
 
 #: command-line choices that need an optional part: (pattern of the override, module it needs)
 NEEDS_EXTRA = (

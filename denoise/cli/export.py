@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import torch
 
-        from denoise.export import export_onnx
+        from denoise.inference.export import export_onnx
         from denoise.tasks.prediction import load_predictor
 
         net, channels = load_predictor(args.ckpt, args.model, args.gray, torch.device("cpu"))

@@ -21,7 +21,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from denoise.cli import add_version
-from denoise.config_dir import CONF_DIR
+from denoise.config.paths import CONF_DIR
 
 
 def count(spec: dict[str, Any], name: str, size: int, channels: int) -> dict[str, float]:
@@ -29,7 +29,7 @@ def count(spec: dict[str, Any], name: str, size: int, channels: int) -> dict[str
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from denoise.specs import build
+    from denoise.config.specs import build
 
     with torch.device("meta"), torch.no_grad():
         net = build(spec, what=f"model={name}", kind="network").eval()
@@ -45,7 +45,7 @@ def cpu_ms(spec: dict[str, Any], name: str, size: int, channels: int, repeats: i
     """The median CPU time of one forward pass, after a warm-up (--time)."""
     import torch
 
-    from denoise.specs import build
+    from denoise.config.specs import build
 
     torch.manual_seed(0)
     net = build(spec, what=f"model={name}", kind="network").eval()

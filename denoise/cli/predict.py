@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 from denoise.cli import add_version
 
-#: denoise.precision.EVAL_PRECISIONS, repeated so that --help answers without loading PyTorch (a test keeps them equal)
+#: denoise.inference.precision.EVAL_PRECISIONS, repeated so that --help answers without loading PyTorch (a test
+#: keeps them equal)
 EVAL_PRECISIONS = ("fp32", "bf16", "fp16")
 
 

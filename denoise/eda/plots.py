@@ -12,7 +12,7 @@ import numpy as np
 
 from denoise.eda.statistics import NoiseStats
 from denoise.eda.streaming import CATEGORY_LABELS, Sample
-from denoise.report import pyplot, save_figure, zoom_box
+from denoise.evaluation.report import pyplot, save_figure, zoom_box
 
 
 def _panels(count: int, width: float, height: float, columns: int = 3) -> tuple[Any, Any, list[Any]]:

@@ -14,7 +14,7 @@ from denoise.data.files import write_text
 from denoise.eda.plots import plot_counts, plot_histograms, plot_noise_model, plot_per_pair, plot_samples, sort_key
 from denoise.eda.statistics import Analysis, analyze
 from denoise.eda.streaming import CATEGORY_LABELS, Sample, iter_samples, thumbnail
-from denoise.report import markdown_table, write_json
+from denoise.evaluation.report import markdown_table, write_json
 
 
 # -- the report --------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@
   number on the 0-255 scale; tiles and the ensemble then cut and turn it with the image.
 * **Precision.** ``precision="fp32"`` (the default) runs the network in IEEE float32 whatever autocast or TF32
   setting surrounds the call, so an evaluation gives the same output on any device and after any training
-  precision; ``"bf16"``/``"fp16"`` trade that for speed (:mod:`denoise.precision`).
+  precision; ``"bf16"``/``"fp16"`` trade that for speed (:mod:`denoise.inference.precision`).
 
 Memory is bounded by one tile's activations plus the image and two full-size accumulators.
 

@@ -12,11 +12,11 @@ from denoise.data.transforms import dihedral, inverse_dihedral
 from denoise.inference.devices import device_of, dtype_of
 from denoise.inference.memory import MIN_TILE, budget_tile, next_tile
 from denoise.inference.noise_level import noise_level_for, takes_noise_level
+from denoise.inference.precision import evaluation_precision
 from denoise.inference.settings import Inference
 from denoise.inference.tiling import Progress, run_tiled, size_multiple, whole
 from denoise.models.noise_map import LevelInput
 from denoise.models.tlc import convert_to_local
-from denoise.precision import evaluation_precision
 
 log = logging.getLogger(__name__)
 

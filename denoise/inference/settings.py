@@ -1,7 +1,7 @@
-"""How a network runs on whole images, as one value: :class:`Inference`, like :class:`denoise.metrics.Convention`
-for scores. One definition of the fields and their defaults; ``conf/inference/default.yaml`` gives the same
-fields to train.py (validation and test), evaluate.py and denoise-predict, and the value travels whole from the
-config to :func:`denoise.inference.denoise_image`."""
+"""How a network runs on whole images, as one value: :class:`Inference`, like
+:class:`denoise.evaluation.metrics.Convention` for scores. One definition of the fields and their defaults;
+``conf/inference/default.yaml`` gives the same fields to train.py (validation and test), evaluate.py and
+denoise-predict, and the value travels whole from the config to :func:`denoise.inference.denoise_image`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from denoise.precision import check_precision
+from denoise.inference.precision import check_precision
 
 
 @dataclass(frozen=True)

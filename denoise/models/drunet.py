@@ -46,7 +46,7 @@ class DRUNet(nn.Module):
     """DRUNet; ``forward(noisy, noise_level)`` with the level on the [0, 1] scale (a number per image or a map).
     ``pad_mode="replicate"`` pads as KAIR's test (``test_pad``), for the authors' weights."""
 
-    #: the network reads a noise level (denoise.module feeds it)
+    #: the network reads a noise level (denoise.training.module feeds it)
     takes_noise_level = True
 
     def __init__(

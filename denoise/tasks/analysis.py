@@ -11,9 +11,9 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from denoise.config.specs import build
 from denoise.data.datamodule import PairedDataModule
 from denoise.eda import run as run_eda
-from denoise.specs import build
 from denoise.tasks.compose import instantiate, run_dir
 from denoise.tasks.wrapper import task_wrapper
 

@@ -3,6 +3,7 @@ entry points know Hydra; the data, models and the LightningModule receive plain 
 
 from __future__ import annotations
 
+import copy
 import importlib
 import warnings
 from pathlib import Path
@@ -17,7 +18,8 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from denoise.checkpoint import AtomicCheckpointIO
-from denoise.config_dir import CONF_DIR
+from denoise.config.paths import CONF_DIR
+from denoise.config.specs import current_target
 
 # Lightning's own use of a torch API deprecated in torch 2.10+; nothing a user can act on
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
@@ -27,10 +29,35 @@ warnings.filterwarnings("ignore", message=r"The `srun` command is available on y
 warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
 
 
+def current_targets(config: Any) -> Any:
+    """``config`` with every ``_target_`` of a module that has moved (a config of an earlier version) pointing where
+    it lives now (:func:`denoise.config.specs.current_target`)."""
+    if isinstance(config, DictConfig):
+        stale = [node for node in _walk(config) if isinstance(node.get("_target_"), str)
+                 and current_target(node["_target_"]) != node["_target_"]]  # fmt: skip
+        if stale:
+            config = copy.deepcopy(config)
+            for node in _walk(config):
+                if isinstance(node.get("_target_"), str):
+                    with open_dict(node):
+                        node["_target_"] = current_target(node["_target_"])
+    return config
+
+
+def _walk(node: DictConfig) -> list[DictConfig]:
+    found = [node]
+    for key in node:
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            found += _walk(child)
+    return found
+
+
 def instantiate(config: Any, **kwargs: Any) -> Any:
-    """Hydra's instantiate, but our own config errors (which name the key or file) surface unwrapped."""
+    """Hydra's instantiate (of targets where they live now), but our own config errors (which name the key or
+    file) surface unwrapped."""
     try:
-        return hydra_instantiate(config, **kwargs)
+        return hydra_instantiate(current_targets(config), **kwargs)
     except InstantiationException as err:
         if isinstance(err.__cause__, ValueError | OSError | TypeError):
             raise err.__cause__ from None

@@ -17,7 +17,9 @@ import torch
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
-from denoise.comparison import (
+from denoise.data.datamodule import DenoiseDataModule
+from denoise.data.io import array2tensor, read_image, single2uint, tensor2single
+from denoise.evaluation.comparison import (
     PER_IMAGE_COLUMNS,
     Comparison,
     Method,
@@ -26,12 +28,8 @@ from denoise.comparison import (
     mean_scores,
     summary_rows,
 )
-from denoise.data.datamodule import DenoiseDataModule
-from denoise.data.io import array2tensor, read_image, single2uint, tensor2single
-from denoise.inference import Inference, device_name, resolve_device
-from denoise.loggers import ResilientWandbLogger
-from denoise.metrics import Convention
-from denoise.report import (
+from denoise.evaluation.metrics import Convention
+from denoise.evaluation.report import (
     RESULT_COLUMNS,
     image_grid,
     markdown_table,
@@ -41,12 +39,14 @@ from denoise.report import (
     write_json,
     write_markdown,
 )
+from denoise.inference import Inference, device_name, resolve_device
 from denoise.tasks.compose import check_mandatory, instantiate, instantiate_group, run_dir
 from denoise.tasks.methods import checkpoint_paths, filter_names, filter_sigma, load_models
 from denoise.tasks.results import run_record
 from denoise.tasks.rundir import refuse_finished_run
 from denoise.tasks.schema import check_types
 from denoise.tasks.wrapper import task_wrapper
+from denoise.training.loggers import ResilientWandbLogger
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from denoise.checkpoint import load_network
-from denoise.comparison import Method, model_method, unique_labels
 from denoise.data.datamodule import DenoiseDataModule
+from denoise.evaluation.comparison import Method, model_method, unique_labels
 from denoise.inference import Inference, prepare_network, sigma_value
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,10 @@ def filter_names(cfg: DictConfig) -> list[str]:
     chosen = [chosen] if isinstance(chosen, str) else [str(name) for name in chosen]
     available = list(cfg.get("filter") or {})
     if "all" in chosen:
-        from denoise.filters import FILTER_NAMES  # here, not at import: train.py never loads bm3d and OpenCV filters
-        from denoise.resolvers import installed
+        from denoise.config.resolvers import installed
+        from denoise.evaluation.filters import (
+            FILTER_NAMES,  # here, not at import: train.py never loads bm3d and OpenCV filters
+        )
 
         names = [n for n in FILTER_NAMES if n in available] + [n for n in available if n not in FILTER_NAMES]
         if "bm3d" in names and not installed("bm3d"):  # an extra (non-commercial licence): all = all installed
@@ -48,7 +50,7 @@ def filter_names(cfg: DictConfig) -> list[str]:
         if name not in available:
             raise ValueError(f"filters: unknown filter {name!r}; expected names from {available} (conf/filter), or all")
     if "bm3d" in chosen:
-        from denoise.resolvers import installed
+        from denoise.config.resolvers import installed
 
         if not installed("bm3d"):
             raise ValueError("filters=[bm3d] needs the bm3d package, an optional part (free for non-commercial use "

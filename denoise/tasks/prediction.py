@@ -32,7 +32,7 @@ from denoise.data.io import (
 )
 from denoise.inference import Inference, denoise_image, prepare_network, resolve_device, sigma_value
 from denoise.inference import Progress as TileProgress
-from denoise.precision import check_precision
+from denoise.inference.precision import check_precision
 
 
 class NonFiniteOutputError(ValueError):
@@ -116,7 +116,7 @@ def load_predictor(ckpt: str | Path, model: str | None, gray: bool, device: torc
     """The network of a Lightning checkpoint, of a plain state dict with ``--model <config>``, or of an exported
     ``.onnx`` file (run by onnxruntime)."""
     if str(ckpt).endswith(".onnx"):
-        from denoise.export import OnnxNetwork
+        from denoise.inference.export import OnnxNetwork
 
         onnx_net = OnnxNetwork(ckpt)
         return onnx_net, onnx_net.channels or (1 if gray else 3)

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from denoise.evaluation.report import method_rows, print_table
 from denoise.provenance import provenance
-from denoise.report import method_rows, print_table
 
 #: the scores every test reports (without clean images: test/noise_in and test/noise_out instead)
 TEST_KEYS = ("test/psnr", "test/ssim", "test/psnr_noisy", "test/ssim_noisy")

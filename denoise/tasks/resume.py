@@ -10,8 +10,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from denoise.checkpoint import safe_load
-from denoise.runlock import refuse_if_busy
 from denoise.tasks.compose import run_dir
+from denoise.training.runlock import refuse_if_busy
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,10 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from denoise.config.specs import to_plain
 from denoise.data.datamodule import DenoiseDataModule
+from denoise.evaluation.report import write_json
 from denoise.inference import device_name
-from denoise.loggers import ResilientWandbLogger
-from denoise.preemption import PREEMPTED_EXIT_CODE, PreemptedExit
-from denoise.report import write_json
-from denoise.runlock import RunLock
-from denoise.specs import to_plain
-from denoise.step_log import LearningRates
 from denoise.tasks.compose import (
     build_trainer,
     check_accelerator,
@@ -36,6 +32,10 @@ from denoise.tasks.resume import continue_run, launch_rank, resolve_resume
 from denoise.tasks.rundir import refuse_finished_run
 from denoise.tasks.schema import check_types
 from denoise.tasks.wrapper import task_wrapper
+from denoise.training.loggers import ResilientWandbLogger
+from denoise.training.preemption import PREEMPTED_EXIT_CODE, PreemptedExit
+from denoise.training.runlock import RunLock
+from denoise.training.step_log import LearningRates
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def _floats(metrics: dict[str, Any]) -> dict[str, float]:
 def train(cfg: DictConfig) -> float | None:
     """Fit, test the best checkpoint, write results.json, print a table; return the metric sweepers optimize.
 
-    The run directory is locked for the whole run (:mod:`denoise.runlock`), so no second process resumes into
+    The run directory is locked for the whole run (:mod:`denoise.training.runlock`), so no second process resumes into
     it while this one lives."""
     check_mandatory(cfg, "train.py")
     check_types(cfg, "train.py")

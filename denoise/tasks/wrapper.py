@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 from omegaconf import DictConfig
 
-from denoise.loggers import finish_wandb
 from denoise.tasks.compose import run_dir
+from denoise.training.loggers import finish_wandb
 
 log = logging.getLogger(__name__)
 Result = TypeVar("Result")

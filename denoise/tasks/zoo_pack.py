@@ -172,7 +172,7 @@ def import_authors(source: str, path: str | Path, name: str | None = None, pad_m
     network, checked key for key and shape for shape, and written as a card of the zoo (``DENOISE_ZOO``'s index,
     else the shipped one) with the weights beside it; returns the card."""
     from denoise.checkpoint import check_shapes, network_state, safe_load
-    from denoise.specs import build
+    from denoise.config.specs import build
     from denoise.zoo.authors import SOURCES, convert
 
     path = Path(path)

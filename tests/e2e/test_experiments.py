@@ -29,7 +29,7 @@ def test_sidd_recipes_compose_with_their_published_settings(recipe: str, tmp_pat
     assert cfg.model.net._target_.endswith(f".{net}")
     assert (cfg.data.patch_size, cfg.data.batch_size, cfg.model.loss) == (patch, batch, loss)
     assert cfg.model.optimizer._target_ == f"torch.optim.{optimizer}" and cfg.model.optimizer.lr == lr
-    assert cfg.model.scheduler._target_ == f"denoise.optim.{scheduler}" and cfg.trainer.max_epochs == epochs
+    assert cfg.model.scheduler._target_ == f"denoise.training.optim.{scheduler}" and cfg.trainer.max_epochs == epochs
     assert "ema" in cfg.callbacks and "model_checkpoint" in cfg.callbacks  # EMA on, the defaults kept
     assert cfg.trainer.accelerator == "gpu" and cfg.data.datasets.sidd.root == "/data/SIDD_Medium_Srgb"
     assert cfg.data.patch_size % size_multiple(cfg) == 0
@@ -44,7 +44,7 @@ def test_sidd_recipes_compose_with_their_published_settings(recipe: str, tmp_pat
 
 def size_multiple(cfg) -> int:
     """The network's input-size multiple (MWCNN 8, NAFNet 16, others 1) for the recipe's crops."""
-    from denoise.specs import build
+    from denoise.config.specs import build
 
     spec = {k: v for k, v in cfg.model.net.items()}
     spec["in_channels"] = 3

@@ -58,7 +58,7 @@ def run(venv: Path, *command: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_the_wheel_runs_every_command_outside_the_clone(installed: Path, tmp_path: Path) -> None:
-    probe = "import denoise, denoise.config_dir as c; print(denoise.__file__, c.CONF_DIR)"
+    probe = "import denoise, denoise.config.paths as c; print(denoise.__file__, c.CONF_DIR)"
     where = run(installed, "python", "-c", probe, cwd=tmp_path)
     module, conf = where.stdout.split()
     assert module.startswith(str(installed)) and conf.startswith(str(installed)) and conf.endswith("denoise/conf")

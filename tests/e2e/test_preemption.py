@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from denoise.preemption import PREEMPTED_EXIT_CODE
+from denoise.training.preemption import PREEMPTED_EXIT_CODE
 from tests.helpers import TINY, read_results, run_cli
 
 pytestmark = pytest.mark.slow

@@ -291,9 +291,9 @@ def test_plain_state_dict_needs_an_architecture(tmp_path: Path) -> None:
 def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import denoise.module
+    import denoise.training.module
 
-    real_get_loss = denoise.module.get_loss
+    real_get_loss = denoise.training.module.get_loss
 
     def poisoned(name: str):
         loss_fn, calls = real_get_loss(name), []
@@ -307,7 +307,7 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(
 
         return loss
 
-    monkeypatch.setattr(denoise.module, "get_loss", poisoned)
+    monkeypatch.setattr(denoise.training.module, "get_loss", poisoned)
     run = tmp_path / "run"
     with pytest.raises(FloatingPointError, match=r"loss is not finite \(nan\) at global step 2 \(epoch 1, batch 0\)"):
         train(compose_cfg("train", [*TINY, "logger=none", "trainer.max_epochs=3"], run))
@@ -370,7 +370,7 @@ def test_compile_and_channels_last_train_and_save_plain_names(tmp_path: Path) ->
 
 
 def test_channels_last_gives_the_same_output() -> None:
-    from denoise.module import DenoiseModule
+    from denoise.training.module import DenoiseModule
 
     spec = {"_target_": "denoise.models.rednet.REDNet", "depth": 10, "channels": 8, "in_channels": 3}
     nhwc, nchw = DenoiseModule(spec, channels_last=True), DenoiseModule(spec)
@@ -464,8 +464,8 @@ def test_wandb_records_the_best_score_the_size_and_the_checkpoint_offline(
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from denoise.loggers import ResilientWandbLogger
     from denoise.tasks.compose import sweep_group
+    from denoise.training.loggers import ResilientWandbLogger
 
     logged: list[tuple[str, list[str]]] = []
     original = wandb.sdk.wandb_run.Run.log_artifact

@@ -151,7 +151,7 @@ def test_nafnet_spec_is_read_from_the_shapes() -> None:
     assert spec == {"_target_": "denoise.models.nafnet.NAFNet", "in_channels": 3, "width": 32,
                     "enc_blocks": [2, 2, 4, 8], "middle_blocks": 12, "dec_blocks": [2, 2, 2, 2],
                     "pad_mode": "zeros"}  # fmt: skip
-    from denoise.specs import build
+    from denoise.config.specs import build
 
     net = build(spec, kind="network")
     assert sum(p.numel() for p in net.parameters()) == 29_159_715  # NAFNet-SIDD-width32, the authors' count
@@ -214,7 +214,7 @@ def test_drunet_import_gives_kairs_output_with_replicate_padding(tmp_path: Path)
 def test_drunet_spec_matches_the_papers_configuration() -> None:
     spec, _ = convert("drunet", _fill(drunet_keys(3, [64, 128, 256, 512], 4)))
     assert spec["widths"] == [64, 128, 256, 512] and spec["blocks"] == 4 and spec["in_channels"] == 3
-    from denoise.specs import build
+    from denoise.config.specs import build
 
     assert sum(p.numel() for p in build(spec, kind="network").parameters()) == 32_640_960  # the paper's 32.64M
 
@@ -313,7 +313,7 @@ def test_restormer_import_fills_every_weight_from_its_namesake(tmp_path: Path, w
 
 def test_restormer_paper_configuration_counts_the_papers_parameters() -> None:
     spec, _ = convert("restormer", _fill(restormer_keys(3, 48, [4, 6, 6, 8], 4, [1, 2, 4, 8], False)))
-    from denoise.specs import build
+    from denoise.config.specs import build
 
     assert sum(p.numel() for p in build(spec, kind="network").parameters()) == 26_111_668
 
@@ -428,7 +428,7 @@ def test_kairs_dncnn_release_with_batch_norm_merged_gives_its_output(tmp_path: P
         torch.testing.assert_close(net(x), x - t, rtol=0, atol=1e-12)
     spec, _ = convert("dncnn", state)
     assert spec["batch_norm"] is False and spec["depth"] == 5
-    from denoise.specs import build
+    from denoise.config.specs import build
 
     full, _ = convert("dncnn", _fill(dncnn_kair_keys(17)))
     assert sum(p.numel() for p in build(full, kind="network").parameters()) == 555_137  # 640 + 15 x (36,864 + 64) + 577

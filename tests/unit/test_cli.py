@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from denoise import cli, resolvers
+from denoise import cli
+from denoise.config import resolvers
 from tests.helpers import ROOT
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
@@ -74,7 +75,7 @@ def test_every_help_answers_without_loading_pytorch(script: str) -> None:
 
 def test_predicts_precisions_are_the_evaluation_precisions() -> None:
     from denoise.cli.predict import EVAL_PRECISIONS as LISTED
-    from denoise.precision import EVAL_PRECISIONS
+    from denoise.inference.precision import EVAL_PRECISIONS
 
     assert LISTED == EVAL_PRECISIONS
 

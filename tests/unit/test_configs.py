@@ -13,8 +13,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from denoise.data.datamodule import DenoiseDataModule
-from denoise.module import DenoiseModule
 from denoise.tasks.compose import build_trainer, instantiate_group
+from denoise.training.module import DenoiseModule
 from tests.helpers import CONF, ROOT, compose_cfg
 
 GROUPS = [
@@ -172,7 +172,7 @@ def test_mixed_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -
     """trainer=gpu|ddp: bf16-mixed where supported, 16-mixed on older GPUs, full precision on CPU."""
     import torch
 
-    from denoise.resolvers import mixed_precision
+    from denoise.config.resolvers import mixed_precision
 
     assert mixed_precision("cpu") == "32-true"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

@@ -19,7 +19,7 @@ MAY_IMPORT = {
     "denoise.data": ("denoise.data",),
 }
 #: modules that may import Hydra (the config machinery): the entry points, the jobs and the resolvers
-HYDRA_ALLOWED = ("denoise.cli", "denoise.tasks", "denoise.resolvers", "denoise.search")
+HYDRA_ALLOWED = ("denoise.cli", "denoise.tasks", "denoise.config.resolvers", "denoise.training.search")
 
 
 def _modules() -> dict[str, Path]:

@@ -174,7 +174,7 @@ def test_a_finished_run_directory_is_not_written_over(tmp_path: Path) -> None:
 
 
 def test_a_resumed_csv_log_keeps_its_history(tmp_path: Path) -> None:
-    from denoise.loggers import ResumableCSVLogger
+    from denoise.training.loggers import ResumableCSVLogger
 
     first = ResumableCSVLogger(tmp_path, name="csv", version="")
     first.log_metrics({"train/loss": 1.0}, step=1)

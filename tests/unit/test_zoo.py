@@ -155,7 +155,7 @@ def test_a_malformed_index_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_two_zoo_cards_of_one_network_are_told_apart_by_their_card() -> None:
-    from denoise.comparison import unique_labels
+    from denoise.evaluation.comparison import unique_labels
 
     assert unique_labels(["DnCNN", "DnCNN", "REDNet"], ["zoo:a", "zoo:b", "zoo:c"]) == [
         "DnCNN (zoo:a)", "DnCNN (zoo:b)", "REDNet"]  # fmt: skip

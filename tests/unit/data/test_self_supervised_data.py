@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from denoise.data.datamodule import NoisyFolderDataModule
 from denoise.data.io import ImageReadError, read_image, write_image
 from denoise.data.pairs import scene_mates, unique_pairs
-from denoise.objectives import Neighbor2Neighbor, Noise2Noise, Supervised
+from denoise.training.objectives import Neighbor2Neighbor, Noise2Noise, Supervised
 from tests.fixtures.real import make_nind, make_renoir, make_sidd, noisy_version, smooth_image
 from tests.helpers import SHARED_DATA, TINY, TINY_REAL, compose_cfg
 

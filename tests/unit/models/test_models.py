@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from denoise.config.specs import build
 from denoise.models.dncnn import DnCNN
 from denoise.models.mwcnn import MWCNN, haar_dwt, haar_iwt
 from denoise.models.nafnet import NAFBlock
 from denoise.models.pridnet import PRIDNet
-from denoise.specs import build
 from denoise.tasks import model_specs
 from tests.helpers import CONF, SHARED_DATA, read_results
 
@@ -253,7 +253,7 @@ def test_train_py_runs_every_model(name: str, tmp_path) -> None:
 def test_every_objective_trains_every_architecture(name: str) -> None:
     """Neighbor2Neighbor feeds half-size crops (24x24 of 48x48) and Noise2Void patched ones: each objective's loss
     is finite and reaches the weights of every architecture."""
-    from denoise.objectives import OBJECTIVES
+    from denoise.training.objectives import OBJECTIVES
 
     net = make(name).train()
     noisy = torch.rand(2, 3, 48, 48)

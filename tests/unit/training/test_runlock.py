@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
-from denoise.runlock import LOCK_NAME, RunDirectoryBusyError, RunLock, holder
 from denoise.tasks import train
+from denoise.training.runlock import LOCK_NAME, RunDirectoryBusyError, RunLock, holder
 from tests.helpers import ROOT, TINY, compose_cfg, read_results
 
 
 def _hold_lock(run: Path) -> subprocess.Popen:
     """Another process that holds ``run``'s lock, as a live training would, until it is killed."""
-    code = f"from denoise.runlock import RunLock\nlock = RunLock({str(run)!r})\nlock.acquire()\n"
+    code = f"from denoise.training.runlock import RunLock\nlock = RunLock({str(run)!r})\nlock.acquire()\n"
     code += "import time\ntime.sleep(600)"
     process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
     for _ in range(200):

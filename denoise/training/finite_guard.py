@@ -40,7 +40,7 @@ class FiniteLossGuard:
 
     def packed(self) -> dict[str, torch.Tensor]:
         """The record as device scalars (``guard/step`` -1 while every loss was finite), for a copy to the host
-        that does not wait (:class:`denoise.step_log.StepScalars`); empty before the first record."""
+        that does not wait (:class:`denoise.training.step_log.StepScalars`); empty before the first record."""
         if self._step is None or self._value is None:
             return {}
         return {"guard/step": self._step, "guard/value": self._value}

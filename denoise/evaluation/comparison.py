@@ -1,7 +1,7 @@
 """Every method on the same noisy images: classical filters and trained networks side by side.
 
 A :class:`Method` turns a noisy ``B x C x H x W`` batch into a denoised one; :func:`compare` runs every
-method on every test image once, scores it by :mod:`denoise.metrics`, times it, and keeps small copies of
+method on every test image once, scores it by :mod:`denoise.evaluation.metrics`, times it, and keeps small copies of
 the first few images' outputs for the image grids. The caller writes the files (``report.py``).
 """
 
@@ -19,11 +19,11 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
+from denoise.config.specs import build
 from denoise.data.io import tensor2single
+from denoise.evaluation.metrics import Convention, scores
+from denoise.evaluation.report import zoom_box
 from denoise.inference import Inference, denoise_image
-from denoise.metrics import Convention, scores
-from denoise.report import zoom_box
-from denoise.specs import build
 
 #: the columns of per_image.csv
 PER_IMAGE_COLUMNS = ("image", "dataset", "method", "kind", "psnr", "ssim", "psnr_noisy", "ssim_noisy", "seconds")

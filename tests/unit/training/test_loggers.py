@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from denoise.loggers import ResilientWandbLogger, wandb_mode
+from denoise.training.loggers import ResilientWandbLogger, wandb_mode
 
 
 def test_mode_follows_the_environment_then_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -22,7 +22,9 @@ def test_mode_follows_the_environment_then_credentials(monkeypatch: pytest.Monke
     assert wandb_mode(False) == "disabled"
     monkeypatch.setenv("WANDB_MODE", "dryrun")
     assert wandb_mode(False) == "offline"
-    check = "from denoise.loggers import wandb_mode; print(wandb_mode(None), wandb_mode(True), wandb_mode(False))"
+    check = (
+        "from denoise.training.loggers import wandb_mode; print(wandb_mode(None), wandb_mode(True), wandb_mode(False))"
+    )
     assert _in_fresh_home(tmp_path, check).stdout.split() == ["offline", "offline", "online"]
     with_key = _in_fresh_home(tmp_path, check, WANDB_API_KEY="x" * 40).stdout.split()
     assert with_key == ["online", "offline", "online"]
@@ -66,7 +68,7 @@ def _in_fresh_home(home: Path, code: str, **env: str) -> subprocess.CompletedPro
 def test_a_wandb_login_is_seen(tmp_path: Path) -> None:
     """`wandb login` (which wandb 0.31 files under its own default host, not api.wandb.ai) makes runs online;
     without it they are offline."""
-    check = "from denoise.loggers import wandb_mode; print(wandb_mode(None))"
+    check = "from denoise.training.loggers import wandb_mode; print(wandb_mode(None))"
     assert _in_fresh_home(tmp_path, check).stdout.split() == ["offline"]
     wandb_cli = Path(sys.executable).with_name("wandb")
     login = [str(wandb_cli) if wandb_cli.exists() else shutil.which("wandb") or "wandb", "login", "--no-verify"]
@@ -92,7 +94,7 @@ def test_an_unanswering_server_costs_at_most_the_init_timeout(tmp_path: Path) ->
         port = probe.getsockname()[1]
     code = (
         "import time, warnings\n"
-        "from denoise.loggers import ResilientWandbLogger\n"
+        "from denoise.training.loggers import ResilientWandbLogger\n"
         f"logger = ResilientWandbLogger(project='t', save_dir={str(tmp_path)!r}, init_timeout=3)\n"
         "start = time.monotonic()\n"
         "with warnings.catch_warnings(record=True) as caught:\n"

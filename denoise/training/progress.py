@@ -4,7 +4,7 @@ plain progress lines for runs without a terminal (:class:`PlainProgress`).
 A metric logged with ``prog_bar=True`` is turned into a Python number for the bar after every batch, which
 copies it from the GPU and makes the CPU wait for the whole queue of launched work: the GPU idles while
 the next step is prepared. This bar shows the training loss of the latest logging step that has reached the
-host without a wait (``DenoiseModule.train_loss_shown``, :mod:`denoise.step_log`). And Lightning 2.6 redraws
+host without a wait (``DenoiseModule.train_loss_shown``, :mod:`denoise.training.step_log`). And Lightning 2.6 redraws
 the bar after every batch, a few milliseconds of CPU each time (5% of a NAFNet-small step on 2 cores); this
 one redraws at most every ``min_interval`` seconds (and at the end of each epoch), as tqdm does.
 """
@@ -35,7 +35,7 @@ class ProgressBar(RichProgressBar):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        shown = getattr(pl_module, "train_loss_shown", None)  # already on the host (denoise.step_log)
+        shown = getattr(pl_module, "train_loss_shown", None)  # already on the host (denoise.training.step_log)
         if shown is not None:
             self._loss = shown
         now = time.monotonic()

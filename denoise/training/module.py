@@ -19,19 +19,19 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import nn
 from torchmetrics import MeanMetric
 
+from denoise.config.specs import SpecError, build, check_literal, check_spec, to_plain
 from denoise.data.io import tensor2uint
-from denoise.finite_guard import FiniteLossGuard
+from denoise.evaluation.metrics import Convention, estimated_noise_level, image_metrics
 from denoise.inference import Inference, denoise_image, noise_level_for, prepare_network, takes_noise_level
-from denoise.losses import get_loss
-from denoise.metrics import Convention, estimated_noise_level, image_metrics
+from denoise.inference.precision import exact_float
 from denoise.models.noise_map import noise_level_map
-from denoise.objectives import Objective, objective_spec
-from denoise.optim import resolve_fused, run_progress
-from denoise.precision import exact_float
-from denoise.preemption import collect_rng_states, restore_rng_states
 from denoise.provenance import provenance
-from denoise.specs import SpecError, build, check_literal, check_spec, to_plain
-from denoise.step_log import StepScalars, log_to
+from denoise.training.finite_guard import FiniteLossGuard
+from denoise.training.losses import get_loss
+from denoise.training.objectives import Objective, objective_spec
+from denoise.training.optim import resolve_fused, run_progress
+from denoise.training.preemption import collect_rng_states, restore_rng_states
+from denoise.training.step_log import StepScalars, log_to
 
 METRICS = ("psnr", "ssim", "psnr_noisy", "ssim_noisy", "loss", "noise_in", "noise_out")
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
@@ -159,7 +159,7 @@ class DenoiseModule(L.LightningModule):
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         """At logging steps the loss (and the non-finite guard's record) start their way to the host, and what
-        arrived from earlier logging steps is logged and checked: no host wait (:mod:`denoise.step_log`)."""
+        arrived from earlier logging steps is logged and checked: no host wait (:mod:`denoise.training.step_log`)."""
         if self.global_step % max(int(self.trainer.log_every_n_steps), 1) or self._loss is None:
             return
         if self.trainer.world_size > 1:  # every rank checks at the same point (a collective): synchronously

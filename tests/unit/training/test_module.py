@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
-from denoise.losses import charbonnier, get_loss, psnr_loss
-from denoise.metrics import image_metrics, psnr
-from denoise.module import DenoiseModule
-from denoise.optim import constant, cosine_with_warmup, step_decay
-from denoise.specs import build
+from denoise.config.specs import build
+from denoise.evaluation.metrics import image_metrics, psnr
+from denoise.training.losses import charbonnier, get_loss, psnr_loss
+from denoise.training.module import DenoiseModule
+from denoise.training.optim import constant, cosine_with_warmup, step_decay
 
 RED_SMALL = {"_target_": "denoise.models.rednet.REDNet", "depth": 10, "channels": 16, "in_channels": 3}
 
@@ -57,7 +57,7 @@ def _rate_after_a_step(scheduler: torch.optim.lr_scheduler.LRScheduler) -> float
 def test_schedules_follow_a_time_budget_when_it_runs_out_first() -> None:
     """With trainer.max_time the progress is the larger of the step and time fractions: a slow machine reaches
     the schedule's end when its budget does; a fast one still by steps."""
-    from denoise.optim import exponential_decay, piecewise
+    from denoise.training.optim import exponential_decay, piecewise
 
     spent = [0.0]
     scheduler = cosine_with_warmup(_optimizer(), total_steps=100, min_lr_ratio=0.01, time_fraction=lambda: spent[0])

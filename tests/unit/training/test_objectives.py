@@ -1,4 +1,4 @@
-"""The training objectives (denoise/objectives.py) on inputs whose losses are computed by hand: what each one
+"""The training objectives (denoise/training/objectives.py) on inputs whose losses are computed by hand: what each one
 shows the network, what it compares, and which pixels count."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from denoise.objectives import (
+from denoise.training.objectives import (
     NEIGHBOUR_PAIRS,
     Neighbor2Neighbor,
     Noise2Noise,
@@ -144,12 +144,12 @@ def test_median_replacement_is_the_median_of_the_24_neighbours() -> None:
 
 
 def test_an_objective_by_name_or_spec() -> None:
-    from denoise.objectives import objective_spec
-    from denoise.specs import build
+    from denoise.config.specs import build
+    from denoise.training.objectives import objective_spec
 
-    assert objective_spec("noise2noise") == {"_target_": "denoise.objectives.Noise2Noise"}
-    assert objective_spec(None) == {"_target_": "denoise.objectives.Supervised"}
-    spec = {"_target_": "denoise.objectives.Noise2Void", "mask_ratio": 0.1}
+    assert objective_spec("noise2noise") == {"_target_": "denoise.training.objectives.Noise2Noise"}
+    assert objective_spec(None) == {"_target_": "denoise.training.objectives.Supervised"}
+    spec = {"_target_": "denoise.training.objectives.Noise2Void", "mask_ratio": 0.1}
     assert build(objective_spec(spec)).mask_ratio == 0.1
     with pytest.raises(ValueError, match=r"model.objective='noise3noise': expected one of \['neighbor2neighbor'"):
         objective_spec("noise3noise")

@@ -28,12 +28,43 @@ _FILTERS = ("mean", "gaussian", "median", "adaptive_median", "wiener", "bilatera
 REGISTRY: dict[str, tuple[str, ...]] = {
     "network": tuple(f"denoise.models.{name}" for name in _NETWORKS),
     "optimizer": tuple(f"torch.optim.{name}" for name in _OPTIMIZERS),
-    "scheduler": tuple(f"denoise.optim.{name}" for name in _SCHEDULES),
-    "objective": tuple(f"denoise.objectives.{name}" for name in _OBJECTIVES),
-    "filter": tuple(f"denoise.filters.{name}" for name in _FILTERS),
+    "scheduler": tuple(f"denoise.training.optim.{name}" for name in _SCHEDULES),
+    "objective": tuple(f"denoise.training.objectives.{name}" for name in _OBJECTIVES),
+    "filter": tuple(f"denoise.evaluation.filters.{name}" for name in _FILTERS),
 }
+#: the modules that moved when the package was grouped by role (training/, evaluation/, inference/, config/): an
+#: old path that configs or stored checkpoints still name -> where it lives now
+MOVED_MODULES = {
+    "denoise.module": "denoise.training.module", "denoise.objectives": "denoise.training.objectives",
+    "denoise.losses": "denoise.training.losses", "denoise.optim": "denoise.training.optim",
+    "denoise.finite_guard": "denoise.training.finite_guard", "denoise.step_log": "denoise.training.step_log",
+    "denoise.progress": "denoise.training.progress", "denoise.preemption": "denoise.training.preemption",
+    "denoise.loggers": "denoise.training.loggers", "denoise.runlock": "denoise.training.runlock",
+    "denoise.search": "denoise.training.search", "denoise.comparison": "denoise.evaluation.comparison",
+    "denoise.filters": "denoise.evaluation.filters", "denoise.metrics": "denoise.evaluation.metrics",
+    "denoise.report": "denoise.evaluation.report", "denoise.export": "denoise.inference.export",
+    "denoise.precision": "denoise.inference.precision", "denoise.specs": "denoise.config.specs",
+    "denoise.resolvers": "denoise.config.resolvers",
+}  # fmt: skip
 #: old target paths that configs or stored checkpoints may still name -> where the class lives now
-ALIASES: dict[str, str] = {}
+ALIASES: dict[str, str] = {
+    f"{old}.{name}": f"{new}.{name}"
+    for kind in ("scheduler", "objective", "filter")
+    for target in REGISTRY[kind]
+    for old, new in MOVED_MODULES.items()
+    if target.startswith(new + ".") and (name := target[len(new) + 1 :])
+}
+
+
+def current_target(path: str) -> str:
+    """``path`` where it lives now: a registered old path through :data:`ALIASES`, any other target of a moved
+    module (a callback, a logger, the LightningModule that a config of an earlier version names) by its module."""
+    if path in ALIASES:
+        return ALIASES[path]
+    module, _, name = path.rpartition(".")
+    return f"{MOVED_MODULES[module]}.{name}" if module in MOVED_MODULES else path
+
+
 #: the spec keys that are not arguments
 _SPEC_KEYS = ("_target_", "_partial_")
 #: how deep an argument may nest (lists of lists, dicts of lists): a network's arguments need 2
@@ -94,7 +125,7 @@ def import_target(path: Any, what: str = "_target_", kind: str | None = None) ->
     path = ALIASES.get(path, path) if isinstance(path, str) else path
     if not isinstance(path, str) or path not in allowed:
         expected = f"a {kind} must be one of {list(allowed)}" if kind else f"expected one of {len(allowed)} targets"
-        raise SpecError(f"{what}={path!r} is not allowed: {expected} (the closed list denoise.specs.REGISTRY)")
+        raise SpecError(f"{what}={path!r} is not allowed: {expected} (the closed list denoise.config.specs.REGISTRY)")
     module_name, _, attr = path.rpartition(".")
     try:
         module = importlib.import_module(module_name)

@@ -12,7 +12,7 @@ import skimage.data
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from denoise.metrics import Convention, scores
+from denoise.evaluation.metrics import Convention, scores
 
 
 def _pair(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -111,7 +111,7 @@ def test_whole_image_call_keeps_autograd_and_tiles_do_not() -> None:
 
 def test_the_validation_loop_uses_the_configured_tiling(monkeypatch: pytest.MonkeyPatch) -> None:
     import denoise.inference.runner as inference  # where denoise_image finds run_tiled
-    from denoise.module import DenoiseModule
+    from denoise.training.module import DenoiseModule
 
     spec = {"_target_": "denoise.models.rednet.REDNet", "depth": 10, "channels": 8, "in_channels": 3}
     tiled = DenoiseModule(spec, inference={"tile": 48, "overlap": 32})

@@ -12,9 +12,9 @@ import torch
 
 from denoise.cli.export import main as export_main
 from denoise.cli.predict import main as predict_main
+from denoise.config.specs import build
 from denoise.data.io import read_raw
-from denoise.export import OnnxNetwork, export_onnx
-from denoise.specs import build
+from denoise.inference.export import OnnxNetwork, export_onnx
 from denoise.tasks import model_specs
 from tests.fixtures.small import lightning_checkpoint, tiny_images
 from tests.helpers import CONF

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from denoise.config.resolvers import require_extra
 from denoise.data.files import OutputExistsError, commit, partial_path, writable_folder
-from denoise.resolvers import require_extra
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from denoise.search import width_choices, width_key
 from denoise.tasks import model_specs
+from denoise.training.search import width_choices, width_key
 from tests.helpers import ROOT, read_results
 
 

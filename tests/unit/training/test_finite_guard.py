@@ -11,8 +11,8 @@ import lightning as L
 import pytest
 import torch
 
-from denoise.finite_guard import FiniteLossGuard
 from denoise.tasks import train
+from denoise.training.finite_guard import FiniteLossGuard
 from tests.helpers import TINY, compose_cfg
 
 
@@ -113,10 +113,10 @@ def test_a_training_step_reads_nothing_back_from_the_device(tmp_path: Path, monk
 
 @pytest.mark.slow
 def test_logging_steps_read_only_host_copies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Logging every step: the only reads that grow with the steps are denoise.step_log's, of the pinned host copies
-    it made without a wait (on a GPU no sync). Lightning's logger connector (a logged tensor made a number), its LR
-    monitor (a device tensor per rate), the progress bar and the loss guard used to read the device at every
-    logging step: 0.39 syncs a step on the H200."""
+    """Logging every step: the only reads that grow with the steps are denoise.training.step_log's, of the pinned
+    host copies it made without a wait (on a GPU no sync). Lightning's logger connector (a logged tensor made a
+    number), its LR monitor (a device tensor per rate), the progress bar and the loss guard used to read the device
+    at every logging step: 0.39 syncs a step on the H200."""
     few = _fit_and_count_host_reads(tmp_path, monkeypatch, samples=8, log_every=1)  # 2 steps
     many = _fit_and_count_host_reads(tmp_path, monkeypatch, samples=24, log_every=1)  # 6 steps
     grown = {site: many[site] - few.get(site, 0) for site in many if many[site] > few.get(site, 0)}

@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from skimage.restoration import denoise_nl_means, estimate_sigma
 
+from denoise.config.resolvers import require_extra
 from denoise.data.io import array2tensor, tensor2single
-from denoise.resolvers import require_extra
 
 #: the filters ``filters=all`` runs, in this order (each has ``conf/filter/<name>.yaml``)
 FILTER_NAMES = ("mean", "gaussian", "median", "adaptive_median", "wiener", "bilateral", "nlm", "bm3d")

@@ -11,10 +11,10 @@ import skimage.data
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from denoise.evaluation.metrics import psnr, ssim
 from denoise.inference import denoise_image
-from denoise.metrics import psnr, ssim
+from denoise.inference.precision import evaluation_precision, exact_float, ieee_float32
 from denoise.models.rednet import REDNet
-from denoise.precision import evaluation_precision, exact_float, ieee_float32
 from denoise.tasks import evaluate, train
 from tests.helpers import TINY, compose_cfg, read_results
 

@@ -5,7 +5,7 @@ then averaged over images (never over pixels of a whole set). SSIM uses the 11x1
 sigma 1.5 of Wang et al. 2004, averaged over channels and over the windows inside the image (as the
 authors' code and scikit-image do).
 
-Scores are computed in float64 with autocast and TF32 off (:func:`denoise.precision.exact_float`), so they are
+Scores are computed in float64 with autocast and TF32 off (:func:`denoise.inference.precision.exact_float`), so they are
 the same on a CPU and a GPU and under any training precision: SSIM's ``E[x²] - E[x]²`` cancels badly in
 TF32 or bf16 (on an H200: 0.838 instead of 0.862 for DnCNN on Set12 in TF32, about 0.44 at 29.8 dB under bf16).
 The Gaussian window is applied as two 11-tap passes (it is separable): in float64 that is 20x faster than
@@ -21,7 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from denoise.precision import exact_float
+from denoise.inference.precision import exact_float
 
 #: Wang et al.'s window: a Gaussian of sigma 1.5, 11 taps (scikit-image: truncate 3.5 -> radius 5)
 SSIM_SIGMA, SSIM_RADIUS = 1.5, 5

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from denoise.checkpoint import CheckpointError, load_network, safe_load
-from denoise.module import DenoiseModule
-from denoise.specs import REGISTRY, SpecError, build
+from denoise.config.specs import REGISTRY, SpecError, build
+from denoise.training.module import DenoiseModule
 from tests.fixtures.small import lightning_checkpoint, tiny_images
 
 NET = {"_target_": "denoise.models.rednet.REDNet", "depth": 10, "channels": 8, "in_channels": 3}
@@ -83,7 +83,7 @@ def test_specs_build_only_registered_targets_with_literal_arguments(spec: dict, 
 
 def test_the_registry_is_closed_and_every_entry_builds() -> None:
     """Each registered target imports (the list is not stale), and every kind's list is the only way in."""
-    from denoise.specs import import_target
+    from denoise.config.specs import import_target
 
     for kind, targets in REGISTRY.items():
         for target in targets:
@@ -212,7 +212,7 @@ def test_foreign_and_broken_onnx_files_are_named(tmp_path: Path) -> None:
     import onnx
     from onnx import TensorProto, helper
 
-    from denoise.export import OnnxNetwork
+    from denoise.inference.export import OnnxNetwork
 
     random = tmp_path / "random.onnx"
     random.write_bytes(np.random.default_rng(1).integers(0, 256, 3000, dtype=np.uint8).tobytes())

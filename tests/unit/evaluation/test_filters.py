@@ -10,8 +10,8 @@ import torch
 from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from denoise import filters
-from denoise.metrics import psnr, ssim
+from denoise.evaluation import filters
+from denoise.evaluation.metrics import psnr, ssim
 from tests.helpers import SHARED_DATA
 
 #: the least PSNR gain (dB) each filter must give at sigma 25 on both photos; measured gains are about 1 dB higher
@@ -135,7 +135,7 @@ def test_bm3d_is_an_optional_part(monkeypatch: pytest.MonkeyPatch, caplog: pytes
     others and says so, and filters=[bm3d] names the pip install (and the licence) before anything runs."""
     from omegaconf import OmegaConf
 
-    from denoise import resolvers
+    from denoise.config import resolvers
     from denoise.tasks.evaluation import filter_names
 
     cfg = OmegaConf.create({"filters": "all", "filter": {name: {} for name in filters.FILTER_NAMES}})
