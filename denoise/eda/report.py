@@ -58,11 +58,28 @@ def write_report(
     fit_range: Sequence[float] = (0.02, 0.98),
     max_groups: int = 12,
 ) -> dict[str, Any]:
-    """Write ``eda.md`` (tables + PNG plots) and ``eda.json`` (every number) into ``out``; return the JSON."""
+    """Write ``eda.md`` (tables + PNG plots) and ``eda.json`` (every number) into ``out``; return the JSON. One
+    function per section of the report."""
     out.mkdir(parents=True, exist_ok=True)
     if not analysis.pairs:
         raise ValueError("the dataset holds no pairs to analyze")
     fits = analysis.fits(min_bin_pixels, fit_range)
+    pictures = draw_pictures(out, analysis, fits, samples, max_groups)
+    report = report_numbers(analysis, fits, pictures, title)
+    lines = counts_section(report, analysis, pictures)
+    if noise is not None:
+        lines += configured_noise_section(report, noise, fits.get("synthetic"))
+    lines += noise_model_section(analysis, fits, pictures, fit_range)
+    if "samples" in pictures:
+        lines += ["## Samples", "", f"![samples]({pictures['samples'].name})", ""]
+    lines += pairs_section(analysis)
+    write_text(out / "eda.md", "\n".join(lines) + "\n")
+    write_json(out / "eda.json", report)
+    return report
+
+
+def draw_pictures(out: Path, analysis: Analysis, fits: Mapping[str, Any], samples: Sequence[Sample],
+                  max_groups: int) -> dict[str, Path]:  # fmt: skip
     pictures = {
         "counts": plot_counts(out / "eda_counts.png", analysis.counts, analysis.sizes),
         "per_pair": plot_per_pair(out / "eda_per_pair.png", analysis.pairs),
@@ -71,7 +88,12 @@ def write_report(
     }
     if samples:
         pictures["samples"] = plot_samples(out / "eda_samples.png", samples)
+    return pictures
 
+
+def report_numbers(analysis: Analysis, fits: Mapping[str, Any], pictures: Mapping[str, Path],
+                   title: str) -> dict[str, Any]:  # fmt: skip
+    """eda.json's numbers: the summary, the counts per field, sizes, every pair, the per-group fits."""
     psnr = np.array([p["psnr_noisy"] for p in analysis.pairs])
     std = np.array([p["noise_std_mean"] for p in analysis.pairs])
     summary = {
@@ -79,21 +101,78 @@ def write_report(
         "psnr_noisy_mean": float(psnr[np.isfinite(psnr)].mean()) if np.isfinite(psnr).any() else None,
         "noise_std_mean": float(std.mean()),
     }
-    report: dict[str, Any] = {
-        "title": title,
-        "summary": summary,
-        "counts": {
-            dataset: {
-                key: dict(sorted(c.items(), key=lambda kv: sort_key(kv[0]))) if key != "pairs" else c["all"]
-                for key, c in fields.items()
-            }
-            for dataset, fields in analysis.counts.items()
-        },
-        "sizes": dict(analysis.sizes),
-        "pairs": analysis.pairs,
-        "groups": fits,
-        "pictures": {k: p.name for k, p in pictures.items()},
+    counts = {
+        dataset: {
+            key: dict(sorted(c.items(), key=lambda kv: sort_key(kv[0]))) if key != "pairs" else c["all"]
+            for key, c in fields.items()
+        }
+        for dataset, fields in analysis.counts.items()
     }
+    return {"title": title, "summary": summary, "counts": counts, "sizes": dict(analysis.sizes),
+            "pairs": analysis.pairs, "groups": fits, "pictures": {k: p.name for k, p in pictures.items()}}  # fmt: skip
+
+
+def counts_section(report: Mapping[str, Any], analysis: Analysis, pictures: Mapping[str, Path]) -> list[str]:
+    summary = report["summary"]
+    datasets = [
+        "; ".join(
+            [f"- **{dataset}**: {fields['pairs']} pairs"]
+            + [f"per {CATEGORY_LABELS.get(key, key)}: " + ", ".join(f"{k} ({v})" for k, v in counts.items())
+               for key, counts in fields.items() if key != "pairs"]
+        )
+        for dataset, fields in report["counts"].items()
+    ]  # fmt: skip
+    return [
+        f"# Exploratory data analysis: {report['title']}",
+        "",
+        f"{summary['pairs']} pairs; per pair on average: noisy-input PSNR {summary['psnr_noisy_mean']:.2f} dB, "
+        f"residual std {255 * summary['noise_std_mean']:.2f} (0-255 scale). Every number is also in `eda.json`.",
+        "",
+        "## Counts",
+        "",
+        *datasets,
+        "- **image size**: " + ", ".join(f"{k} ({v})" for k, v in analysis.sizes.most_common()),
+        "",
+        f"![counts]({pictures['counts'].name})",
+        "",
+        "## Noise per pair",
+        "",
+        f"![per pair]({pictures['per_pair'].name})",
+        "",
+    ]
+
+
+def configured_noise_section(report: dict[str, Any], noise: Mapping[str, Any],
+                             measured: Mapping[str, Any] | None) -> list[str]:  # fmt: skip
+    """Synthetic noise: the configured level and noise model against what the pairs show (also into eda.json)."""
+    expected = expected_fit(noise)
+    report["configured_noise"] = dict(noise)
+    report["expected_noise"] = expected
+    fit = measured["fit"] if measured else None
+
+    def row(quantity: str, configured: Any, found: Any) -> dict[str, Any]:
+        return {"quantity": quantity, "from the configuration": configured, "measured": found}
+
+    rows = [
+        row("noise std (0-255)", _num(255 * expected["std"]) if expected else "-",
+            _num(255 * measured["std"]) if measured else "-"),
+        row("a", _num(expected["a"]) if expected else "-", _num(fit["a"]) if fit else "-"),
+        row("b", _num(expected["b"]) if expected else "-", _num(fit["b"]) if fit else "-"),
+    ]  # fmt: skip
+    setting = ", ".join(f"{k}={v}" for k, v in noise.items())
+    return [
+        "## Configured against measured noise",
+        "",
+        f"Configured: `{setting}` (levels on the 0-255 scale; `a` and `b` of var = a * x + b on the 0-1 scale).",
+        "",
+        markdown_table(rows, list(rows[0])),
+        "",
+    ]
+
+
+def noise_model_section(analysis: Analysis, fits: Mapping[str, Any], pictures: Mapping[str, Path],
+                        fit_range: Sequence[float]) -> list[str]:  # fmt: skip
+    """The signal-dependent noise fit per group (var = a * x + b) and the residual histograms."""
     fit_rows = [
         {
             "group": group,
@@ -107,67 +186,7 @@ def write_report(
         }
         for group, entry in fits.items()
     ]
-    lines = [
-        f"# Exploratory data analysis: {title}",
-        "",
-        f"{summary['pairs']} pairs; per pair on average: noisy-input PSNR {summary['psnr_noisy_mean']:.2f} dB, "
-        f"residual std {255 * summary['noise_std_mean']:.2f} (0-255 scale). Every number is also in `eda.json`.",
-        "",
-        "## Counts",
-        "",
-        *[
-            "; ".join(
-                [f"- **{dataset}**: {fields['pairs']} pairs"]
-                + [
-                    f"per {CATEGORY_LABELS.get(key, key)}: " + ", ".join(f"{k} ({v})" for k, v in counts.items())
-                    for key, counts in fields.items()
-                    if key != "pairs"
-                ]
-            )
-            for dataset, fields in report["counts"].items()
-        ],
-        "- **image size**: " + ", ".join(f"{k} ({v})" for k, v in analysis.sizes.most_common()),
-        "",
-        f"![counts]({pictures['counts'].name})",
-        "",
-        "## Noise per pair",
-        "",
-        f"![per pair]({pictures['per_pair'].name})",
-        "",
-    ]
-    if noise is not None:
-        expected = expected_fit(noise)
-        measured = fits.get("synthetic")
-        report["configured_noise"] = dict(noise)
-        report["expected_noise"] = expected
-        fit = measured["fit"] if measured else None
-        rows = [
-            {
-                "quantity": "noise std (0-255)",
-                "from the configuration": _num(255 * expected["std"]) if expected else "-",
-                "measured": _num(255 * measured["std"]) if measured else "-",
-            },
-            {
-                "quantity": "a",
-                "from the configuration": _num(expected["a"]) if expected else "-",
-                "measured": _num(fit["a"]) if fit else "-",
-            },
-            {
-                "quantity": "b",
-                "from the configuration": _num(expected["b"]) if expected else "-",
-                "measured": _num(fit["b"]) if fit else "-",
-            },
-        ]
-        setting = ", ".join(f"{k}={v}" for k, v in noise.items())
-        lines += [
-            "## Configured against measured noise",
-            "",
-            f"Configured: `{setting}` (levels on the 0-255 scale; `a` and `b` of var = a * x + b on the 0-1 scale).",
-            "",
-            markdown_table(rows, list(rows[0])),
-            "",
-        ]
-    lines += [
+    return [
         "## Signal-dependent noise: var = a * x + b",
         "",
         f"Residual variance against clean intensity in {analysis.bins} bins, fitted by least squares "
@@ -181,8 +200,9 @@ def write_report(
         f"![histograms]({pictures['histograms'].name})",
         "",
     ]
-    if "samples" in pictures:
-        lines += ["## Samples", "", f"![samples]({pictures['samples'].name})", ""]
+
+
+def pairs_section(analysis: Analysis) -> list[str]:
     pair_rows = [
         {
             "pair": p["name"],
@@ -194,10 +214,7 @@ def write_report(
         }
         for p in sorted(analysis.pairs, key=lambda p: (p["dataset"], p["name"]))
     ]
-    lines += ["## Every pair", "", markdown_table(pair_rows, list(pair_rows[0]))]
-    write_text(out / "eda.md", "\n".join(lines) + "\n")
-    write_json(out / "eda.json", report)
-    return report
+    return ["## Every pair", "", markdown_table(pair_rows, list(pair_rows[0]))]
 
 
 def run(datamodule: Any, out: Path, title: str, options: Mapping[str, Any], progress: bool = True) -> dict[str, Any]:
