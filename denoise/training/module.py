@@ -1,9 +1,6 @@
-"""DenoiseModule: the one LightningModule that trains, validates and tests every architecture.
-
-The network, optimizer and scheduler arrive as plain ``_target_`` specs (dicts), which are also what
-``save_hyperparameters`` stores: a checkpoint rebuilds its model from data alone, and loads with
-``weights_only=True`` because it holds no pickled objects.
-"""
+"""DenoiseModule: the one LightningModule that trains, validates and tests every architecture. The network,
+optimizer and scheduler arrive as plain ``_target_`` specs (dicts), which are also what ``save_hyperparameters``
+stores: a checkpoint rebuilds its model from data alone, and loads with ``weights_only=True`` (no pickles)."""
 
 from __future__ import annotations
 
@@ -15,17 +12,16 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Timer
-from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import nn
 from torchmetrics import MeanMetric
 
 from denoise.config.specs import SpecError, build, check_literal, check_spec, to_plain
-from denoise.data.io import tensor2uint
 from denoise.evaluation.metrics import Convention, estimated_noise_level, image_metrics
 from denoise.inference import Inference, denoise_image, noise_level_for, prepare_network, takes_noise_level
 from denoise.inference.precision import exact_float
 from denoise.models.noise_map import noise_level_map
 from denoise.provenance import provenance
+from denoise.training.examples import ExampleImages, image_loggers
 from denoise.training.finite_guard import FiniteLossGuard
 from denoise.training.losses import get_loss
 from denoise.training.objectives import Objective, objective_spec
@@ -35,6 +31,27 @@ from denoise.training.step_log import StepScalars, log_to
 
 METRICS = ("psnr", "ssim", "psnr_noisy", "ssim_noisy", "loss", "noise_in", "noise_out")
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
+
+
+def hyperparameters(
+    net: Mapping[str, Any], loss: str, optimizer: Mapping[str, Any] | None, scheduler: Mapping[str, Any] | None,
+    log_images: int, log_image_size: int, settings: Inference, compile: bool, channels_last: bool,
+    metrics: Mapping[str, Any] | None, objective: Mapping[str, Any] | str | None,
+) -> dict[str, Any]:  # fmt: skip
+    """What a checkpoint stores to rebuild the module from data alone: plain specs, literals, the settings."""
+    return {
+        "net": to_plain(net),
+        "loss": loss,
+        "optimizer": to_plain(optimizer) if optimizer is not None else dict(DEFAULT_OPTIMIZER),
+        "scheduler": to_plain(scheduler) if scheduler is not None else None,
+        "log_images": log_images,
+        "log_image_size": log_image_size,
+        "inference": settings.as_dict(),
+        "compile": compile,
+        "channels_last": channels_last,
+        "metrics": asdict(Convention.of(metrics)),
+        "objective": objective_spec(to_plain(objective) if objective is not None else None),
+    }
 
 
 class DenoiseModule(L.LightningModule):
@@ -62,22 +79,9 @@ class DenoiseModule(L.LightningModule):
         for spec, kind in ((optimizer, "optimizer"), (scheduler, "scheduler")):
             if spec is not None:  # built later (configure_optimizers): refused now, when it arrives
                 check_spec(to_plain(spec), f"model.{kind}", kind)
-        self.save_hyperparameters(
-            {
-                "net": to_plain(net),
-                "loss": loss,
-                "optimizer": to_plain(optimizer) if optimizer is not None else dict(DEFAULT_OPTIMIZER),
-                "scheduler": to_plain(scheduler) if scheduler is not None else None,
-                "log_images": log_images,
-                "log_image_size": log_image_size,
-                "inference": settings.as_dict(),
-                "compile": compile,
-                "channels_last": channels_last,
-                "metrics": asdict(Convention.of(metrics)),
-                "objective": objective_spec(to_plain(objective) if objective is not None else None),
-            },
-            logger=False,  # train.py logs the whole composed config once; these are a part of it
-        )
+        hparams = hyperparameters(net, loss, optimizer, scheduler, log_images, log_image_size, settings, compile,
+                                  channels_last, metrics, objective)  # fmt: skip
+        self.save_hyperparameters(hparams, logger=False)  # train.py logs the whole composed config once
         self.net: nn.Module = build(self.hparams.net, what="model.net", kind="network")
         prepare_network(self.net, settings, self.hparams.net.get("in_channels"))  # TLC, when asked for
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -92,7 +96,7 @@ class DenoiseModule(L.LightningModule):
         self.stage_metrics = nn.ModuleDict(
             {f"{stage}_{name}": MeanMetric() for stage in ("val", "test") for name in METRICS}
         )
-        self._examples: list[tuple[str, torch.Tensor]] = []
+        self._examples = ExampleImages(log_images, log_image_size)
         self._per_dataset: list[str] = []
         self._finite_guard = FiniteLossGuard()
         self._step_scalars = StepScalars()
@@ -189,7 +193,7 @@ class DenoiseModule(L.LightningModule):
         self.check_finite(f"the end of epoch {self.current_epoch}")
 
     def on_validation_epoch_start(self) -> None:  # before a validation (and the checkpoint it leads to)
-        self._examples = []
+        self._examples.kept = []
         if self._trainer is not None and self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
             self.check_finite(f"the validation at global step {self.global_step}")
 
@@ -234,52 +238,16 @@ class DenoiseModule(L.LightningModule):
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         denoised = self._evaluate(batch, "val")
-        if not self.trainer.sanity_checking:
-            self._collect_examples(batch, denoised)
+        if not self.trainer.sanity_checking and self.global_rank == 0 and image_loggers(self.trainer.loggers):
+            self._examples.collect(batch, denoised)
 
     def test_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         self._evaluate(batch, "test")
 
-    # -- example images -------------------------------------------------------------------------------
-    def _collect_examples(self, batch: Mapping[str, Any], denoised: torch.Tensor) -> None:
-        """Keep a noisy | denoised | clean strip of the first few validation images (center crops)."""
-        if self.global_rank != 0 or not self._image_loggers():
-            return
-        size = self.hparams.log_image_size
-        for i in range(denoised.shape[0]):
-            if len(self._examples) >= self.hparams.log_images:
-                return
-            if "weight" in batch and float(batch["weight"][i]) == 0.0:
-                continue
-            strips = [batch["noisy"][i].float().clamp(0, 1), denoised[i]]
-            strips += [batch["clean"][i].float()] if "clean" in batch else []
-            height, width = strips[0].shape[-2:]
-            top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
-            strips = [s[:, top : top + size, left : left + size] for s in strips]
-            grid = torch.cat(strips, dim=-1).detach().cpu()
-            name = batch["name"][i] if "name" in batch else str(len(self._examples))
-            self._examples.append((str(name), grid))
-
+    # -- example images (denoise.training.examples) --------------------------------------------------
     def on_validation_epoch_end(self) -> None:
         self._log_per_dataset("val")
-        examples = self._examples
-        if not examples:
-            return
-        for logger in self._image_loggers():
-            if isinstance(logger, WandbLogger):
-                logger.log_image(
-                    key="val/examples",
-                    images=[tensor2uint(grid) for _, grid in examples],  # W&B reads floats as 0-255
-                    caption=[f"{name}: noisy | denoised | clean" for name, _ in examples],
-                    step=self.global_step,
-                )
-            elif isinstance(logger, TensorBoardLogger):
-                for name, grid in examples:
-                    logger.experiment.add_image(f"val/examples/{name}", grid, self.global_step)
-        self._examples = []
-
-    def _image_loggers(self) -> list[Any]:
-        return [lg for lg in self.trainer.loggers if isinstance(lg, WandbLogger | TensorBoardLogger)]
+        self._examples.log(self.trainer.loggers, self.global_step)
 
     # -- optimization ---------------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:
