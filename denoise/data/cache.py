@@ -1,11 +1,10 @@
 """A crop-once patch store: big photos are cut into sub-images once, so training never decodes them again.
 
-Like BasicSR's sub-image extraction: every training pair is cut into ``size x size`` sub-images on a grid
-of ``stride`` (the last row and column are aligned to the image edge so nothing is lost), and the noisy
-and clean sub-images go into two memory-mapped ``.npy`` arrays (three for Noise2Noise: the same window of a second
-noisy shot of the scene, ``noisy2.npy``) (``N x size x size x C``; uint8 when every
-source is 8-bit with a single clean file, else uint16) with an ``index.json``. Training crops come from
-these arrays without decoding any image.
+Like BasicSR's sub-image extraction: every training pair is cut into ``size x size`` sub-images on a grid of
+``stride`` (the last row and column aligned to the image edge so nothing is lost), and the noisy and clean
+sub-images go into memory-mapped ``.npy`` arrays (``N x size x size x C``; uint8 when every source is 8-bit with
+one clean file, else uint16; for Noise2Noise also ``noisy2.npy``, the window of a second noisy shot) with an
+``index.json``. Training crops come from these arrays without decoding any image.
 
 The store's folder name holds a hash of the file list (paths, sizes, modification times) and the crop
 settings, so a changed dataset or setting builds a new store instead of reusing a stale one. A store is
@@ -41,13 +40,9 @@ STORE_VERSION = 1
 
 
 def grid(length: int, size: int, stride: int) -> list[int]:
-    """Crop starts along one axis: every ``stride``, plus one flush with the end."""
-    if length < size:
-        return []
+    """Crop starts along one axis: every ``stride``, plus one flush with the end (none when ``length < size``)."""
     starts = list(range(0, length - size + 1, stride))
-    if starts[-1] != length - size:
-        starts.append(length - size)
-    return starts
+    return [*starts, length - size] if starts and starts[-1] != length - size else starts
 
 
 def store_key(
@@ -175,25 +170,7 @@ class PatchStore:
             except CorruptStoreError as err:  # derived data: rebuilt, never trained on
                 log.warning("%s; rebuilding it", err)
                 shutil.rmtree(folder, ignore_errors=True)
-        layout, too_small = [], []
-        for pair in pairs:
-            files = (pair.noisy, *pair.clean, *([partners[pair.noisy]] if partners else []))
-            sizes = [image_size(p) for p in files]
-            height, width = min(s[0] for s in sizes), min(s[1] for s in sizes)
-            boxes = [(t, left) for t in grid(height, size, stride) for left in grid(width, size, stride)]
-            if not boxes:
-                too_small.append((pair, height, width))
-            layout.append((pair, boxes))
-        if too_small:
-            smallest = min(min(h, w) for _, h, w in too_small)
-            listed = ", ".join(f"{pair.noisy} ({h}x{w})" for pair, h, w in too_small[:10])
-            more = f" and {len(too_small) - 10} more" if len(too_small) > 10 else ""
-            raise ValueError(
-                f"data.store.size={size} is larger than {len(too_small)} training pair(s) of {name}: {listed}{more}; "
-                f"set data.store.size to at most {smallest} (and data.patch_size no larger), or "
-                "data.store.enabled=false"
-            )
-        total = sum(len(boxes) for _, boxes in layout)
+        layout = plan_layout(pairs, partners, size, stride, name)
         eight_bit = all(len(p.clean) == 1 for p in pairs) and all(
             _bit_depth(path) == 8 for p in pairs for path in (p.noisy, *p.clean)
         )
@@ -201,30 +178,10 @@ class PatchStore:
         temporary = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
         shutil.rmtree(temporary, ignore_errors=True)
         temporary.mkdir(parents=True)
-        shape = (total, size, size, channels)
         names = ("noisy", "clean", "noisy2") if partners else ("noisy", "clean")
-        outputs = [np.lib.format.open_memmap(temporary / f"{n}.npy", "w+", dtype=dtype, shape=shape) for n in names]
-        entries, position = [], 0
-        columns = [TextColumn(f"[bold]patch store {name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-        with Progress(*columns, disable=not progress) as bar:
-            task = bar.add_task("pairs", total=len(layout))
-            for pair, boxes in layout:
-                images = _load_raw(pair, channels, dtype, partners[pair.noisy] if partners else None)
-                for top, left in boxes:
-                    for output, image in zip(outputs, images, strict=False):
-                        output[position] = crop(image, top, left, size)
-                    position += 1
-                entries.append({"name": pair.name, "dataset": pair.dataset, "first": position - len(boxes),
-                                "count": len(boxes)})  # fmt: skip
-                bar.advance(task)
-        for output in outputs:
-            output.flush()
-        del outputs
-        for name_ in names:  # on disk before the folder is renamed into place: a store is whole or absent
-            with open(temporary / f"{name_}.npy", "rb+") as handle:
-                os.fsync(handle.fileno())
+        entries = write_patches(temporary, layout, names, partners, size, channels, dtype, name, progress)
         index = {"version": STORE_VERSION, "key": key, "size": size, "stride": stride, "channels": channels,
-                 "dtype": dtype.name, "patches": total, "pairs": entries,
+                 "dtype": dtype.name, "patches": sum(len(boxes) for _, boxes in layout), "pairs": entries,
                  "second_noisy": partners is not None}  # fmt: skip
         write_text(temporary / "index.json", json.dumps(index, indent=1))
         try:
@@ -233,6 +190,63 @@ class PatchStore:
             shutil.rmtree(temporary, ignore_errors=True)
         fsync_folder(folder.parent)
         return cls(folder)
+
+
+Layout = list[tuple[ImagePair, list[tuple[int, int]]]]
+
+
+def plan_layout(pairs: Sequence[ImagePair], partners: Mapping[Path, Path] | None, size: int, stride: int,
+                name: str) -> Layout:  # fmt: skip
+    """Each pair's sub-image windows (on the grid of its smallest file); pairs smaller than a window, all named in
+    one error with the largest size that fits."""
+    layout, too_small = [], []
+    for pair in pairs:
+        files = (pair.noisy, *pair.clean, *([partners[pair.noisy]] if partners else []))
+        sizes = [image_size(p) for p in files]
+        height, width = min(s[0] for s in sizes), min(s[1] for s in sizes)
+        boxes = [(t, left) for t in grid(height, size, stride) for left in grid(width, size, stride)]
+        if not boxes:
+            too_small.append((pair, height, width))
+        layout.append((pair, boxes))
+    if too_small:
+        smallest = min(min(h, w) for _, h, w in too_small)
+        listed = ", ".join(f"{pair.noisy} ({h}x{w})" for pair, h, w in too_small[:10])
+        more = f" and {len(too_small) - 10} more" if len(too_small) > 10 else ""
+        raise ValueError(
+            f"data.store.size={size} is larger than {len(too_small)} training pair(s) of {name}: {listed}{more}; "
+            f"set data.store.size to at most {smallest} (and data.patch_size no larger), or "
+            "data.store.enabled=false"
+        )
+    return layout
+
+
+def write_patches(
+    folder: Path, layout: Layout, names: Sequence[str], partners: Mapping[Path, Path] | None, size: int,
+    channels: int, dtype: np.dtype, name: str, progress: bool,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Every window of every pair into one memory-mapped ``.npy`` per image kind, fsynced; the index's entries."""
+    shape = (sum(len(boxes) for _, boxes in layout), size, size, channels)
+    outputs = [np.lib.format.open_memmap(folder / f"{n}.npy", "w+", dtype=dtype, shape=shape) for n in names]
+    entries, position = [], 0
+    columns = [TextColumn(f"[bold]patch store {name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(*columns, disable=not progress) as bar:
+        task = bar.add_task("pairs", total=len(layout))
+        for pair, boxes in layout:
+            images = _load_raw(pair, channels, dtype, partners[pair.noisy] if partners else None)
+            for top, left in boxes:
+                for output, image in zip(outputs, images, strict=False):
+                    output[position] = crop(image, top, left, size)
+                position += 1
+            entries.append({"name": pair.name, "dataset": pair.dataset, "first": position - len(boxes),
+                            "count": len(boxes)})  # fmt: skip
+            bar.advance(task)
+    for output in outputs:
+        output.flush()
+    del outputs
+    for kind in names:  # on disk before the folder is renamed into place: a store is whole or absent
+        with open(folder / f"{kind}.npy", "rb+") as handle:
+            os.fsync(handle.fileno())
+    return entries
 
 
 def _tensor(patch: np.ndarray) -> torch.Tensor:
