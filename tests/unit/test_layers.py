@@ -71,3 +71,23 @@ def test_no_import_runs_upward(module: str) -> None:
     if not module.startswith(HYDRA_ALLOWED):
         hydra = sorted(n for n in _imports(module, MODULES[module]) if n == "hydra" or n.startswith("hydra."))
         assert not hydra, f"{module} imports Hydra {hydra}: only the tasks and the entry points know the config"
+
+
+def test_the_house_rules_hold() -> None:
+    """Thin rooms: no function over 60 lines and no file over 300 lines in the package."""
+    too_long = []
+    for module, path in MODULES.items():
+        text = path.read_text()
+        if len(text.splitlines()) > 300:
+            too_long.append(f"{module}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= 60:
+                too_long.append(f"{module}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
+    assert not too_long, too_long
+
+
+def test_a_handful_of_modules_sit_loose() -> None:
+    """Modules are grouped by role (training/, evaluation/, inference/, config/, data/, models/, tasks/, cli/, eda/,
+    zoo/): at most a handful sit loose at the top of the package."""
+    loose = sorted(m for m in MODULES if m.count(".") == 1 and not (PACKAGE / m.split(".")[1]).is_dir())
+    assert loose == ["denoise.checkpoint", "denoise.provenance"]
