@@ -1,6 +1,6 @@
 """How far apart clean and noisy folders are under ``data=noisy_folder``'s clean-folder check.
 
-The check refuses a folder whose median estimated noise sigma (:func:`denoise.data.noisy_folder.estimated_noise`,
+The check refuses a folder whose median estimated noise sigma (:func:`denoise.data.noise_estimate.flat_region_sigma`,
 measured in each image's flattest regions) is below ``data.min_noise_sigma``. This measures the estimate's folder
 median, minimum and maximum on clean test sets, on real noisy photos (SIDD's noisy samples, where present), and on
 clean images with Gaussian noise of a known sigma, so the threshold's margin on each side is a measured figure.
@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from denoise.data.io import list_images, read_raw
-from denoise.data.noisy_folder import estimated_noise
+from denoise.data.noise_estimate import flat_region_sigma
 from denoise.evaluation.report import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ def measure(data_dir: Path, threshold: float) -> list[dict]:
         if not folder.is_dir():
             continue
         start = time.perf_counter()
-        levels = [estimated_noise(read_raw(path)) for path in list_images(folder)]
+        levels = [flat_region_sigma(read_raw(path)) for path in list_images(folder)]
         kind = "noisy (real)" if name in NOISY_SETS else "clean"
         rows.append(folder_row(name, kind, levels, time.perf_counter() - start))
     sources = [p for name in ("bsd68", "kodak24") if (data_dir / name).is_dir() for p in list_images(data_dir / name)]
@@ -56,7 +56,7 @@ def measure(data_dir: Path, threshold: float) -> list[dict]:
         for path in sources[:30]:
             image = read_raw(path).astype(np.float64)
             noisy = np.clip(np.round(image + rng.normal(0.0, sigma, image.shape)), 0, 255).astype(np.uint8)
-            levels.append(estimated_noise(noisy))
+            levels.append(flat_region_sigma(noisy))
         rows.append(folder_row(f"bsd68+kodak24, sigma {sigma:g}", "noisy (synthetic)", levels,
                                time.perf_counter() - start))  # fmt: skip
     for row in rows:

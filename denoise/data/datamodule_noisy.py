@@ -12,7 +12,8 @@ from torch.utils.data import Dataset
 
 from denoise.data.datamodule_base import DenoiseDataModule, size_or_problem
 from denoise.data.io import ImageReadError
-from denoise.data.noisy_folder import NoisyCrops, NoisyOnly, estimated_noise, folder_files, held_out, load_noisy
+from denoise.data.noise_estimate import flat_region_sigma
+from denoise.data.noisy_folder import NoisyCrops, NoisyOnly, folder_files, held_out, load_noisy
 from denoise.data.pairs import PairSample
 
 
@@ -105,7 +106,7 @@ class NoisyFolderDataModule(DenoiseDataModule):
 
     def check_noise(self, images: list) -> None:
         """Refuse a folder of clean images: the objectives would learn to leave them as they are."""
-        levels = [estimated_noise(image) for image in images]
+        levels = [flat_region_sigma(image) for image in images]
         level = statistics.median(levels)
         if level < self.min_noise_sigma:
             raise ImageReadError(

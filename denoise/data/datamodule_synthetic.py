@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from denoise.data.datamodule_base import DenoiseDataModule, size_or_problem
 from denoise.data.io import read_raw, to_channels
-from denoise.data.noise import GaussianNoise, build_noise
+from denoise.data.noise import build_noise
 from denoise.data.pairs import PairSample
 from denoise.data.sampling import LazyStartLoader, mixed_seed
 from denoise.data.synthetic import (
@@ -63,9 +63,7 @@ class SyntheticDataModule(DenoiseDataModule):
     @property
     def noise_sigma(self) -> float | None:
         """Fixed-level Gaussian noise has a known sigma; a blind range or Poisson-Gaussian noise has not."""
-        if isinstance(self.noise, GaussianNoise) and self.noise.sigma[0] == self.noise.sigma[1]:
-            return self.noise.sigma[0] / 255.0
-        return None
+        return self.noise.known_sigma()
 
     def input_problems(self, split: str) -> list[str]:
         problems: list[str] = []

@@ -77,6 +77,16 @@ class GaussianNoise:
         level = sigma.expand(clean.shape[0], 1, *clean.shape[-2:])
         return (noisy.clamp(0.0, 1.0) if self.clip else noisy), level
 
+    def known_sigma(self) -> float | None:
+        """The noise's standard deviation on the [0, 1] scale when it is one fixed level; None for a blind range."""
+        return self.sigma[0] / 255.0 if self.sigma[0] == self.sigma[1] else None
+
+    def expected_fit(self) -> dict[str, float] | None:
+        """``var = a * x + b`` as this noise implies it (the EDA's measured fit should find it): ``a = 0``,
+        ``b = sigma^2``, with its ``std``; None for a blind range."""
+        sigma = self.known_sigma()
+        return None if sigma is None else {"a": 0.0, "b": sigma**2, "std": sigma}
+
     def __repr__(self) -> str:
         return f"GaussianNoise(sigma={self.sigma}, clip={self.clip})"
 
@@ -120,6 +130,16 @@ class PoissonGaussianNoise:
         noisy = shot + torch.randn(clean.shape, generator=generator, dtype=clean.dtype, device=clean.device) * sigma
         level = (a * clean.clamp_min(0.0) + sigma**2).mean(dim=1, keepdim=True).sqrt()
         return (noisy.clamp(0.0, 1.0) if self.clip else noisy), level
+
+    def known_sigma(self) -> float | None:
+        """None: the standard deviation depends on the image (``a * x + sigma^2``), no one level."""
+        return None
+
+    def expected_fit(self) -> dict[str, float] | None:
+        """``a`` and ``b = sigma^2`` for fixed levels (the std depends on the image: NaN); None for ranges."""
+        if self.a[0] != self.a[1] or self.sigma[0] != self.sigma[1]:
+            return None
+        return {"a": self.a[0], "b": (self.sigma[0] / 255.0) ** 2, "std": float("nan")}
 
     def __repr__(self) -> str:
         return f"PoissonGaussianNoise(a={self.a}, sigma={self.sigma}, clip={self.clip})"

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from denoise.data.files import write_text
+from denoise.data.noise import build_noise
 from denoise.eda.plots import plot_counts, plot_histograms, plot_noise_model, plot_per_pair, plot_samples, sort_key
 from denoise.eda.statistics import Analysis, analyze
 from denoise.eda.streaming import CATEGORY_LABELS, Sample, iter_samples, thumbnail
@@ -30,22 +31,10 @@ def _num(value: float | None) -> str:
 
 
 def expected_fit(noise: Mapping[str, Any]) -> dict[str, float] | None:
-    """``a`` and ``b`` that a fixed-level configured noise implies (None for a blind range)."""
-
-    def fixed(value: Any) -> float | None:
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, Sequence) and len(value) == 2 and value[0] == value[1]:
-            return float(value[0])
-        return None
-
-    sigma = fixed(noise.get("sigma", 0.0))
-    if sigma is None:
-        return None
-    if noise.get("type") == "poisson_gaussian":
-        a = fixed(noise.get("a"))
-        return None if a is None else {"a": a, "b": (sigma / 255) ** 2, "std": float("nan")}  # std: image-dependent
-    return {"a": 0.0, "b": (sigma / 255) ** 2, "std": sigma / 255}
+    """``a`` and ``b`` that a fixed-level configured noise implies (None for a blind range): the noise model's own
+    (:meth:`denoise.data.noise.GaussianNoise.expected_fit`)."""
+    settings = {"type": "gaussian", **{k: v for k, v in noise.items() if k != "clip"}}
+    return build_noise(**settings).expected_fit()
 
 
 def write_report(

@@ -19,10 +19,11 @@ import kornia
 import numpy as np
 import torch
 import torch.nn.functional as F
-from skimage.restoration import denoise_nl_means, estimate_sigma
+from skimage.restoration import denoise_nl_means
 
 from denoise.config.resolvers import require_extra
 from denoise.data.io import array2tensor, tensor2single
+from denoise.data.noise_estimate import wavelet_sigma
 
 #: the filters ``filters=all`` runs, in this order (each has ``conf/filter/<name>.yaml``)
 FILTER_NAMES = ("mean", "gaussian", "median", "adaptive_median", "wiener", "bilateral", "nlm", "bm3d")
@@ -46,9 +47,8 @@ def _odd(size: int, key: str) -> int:
 
 
 def estimate_noise_sigma(noisy: np.ndarray) -> float:
-    """Noise standard deviation of an image, by the wavelet median-absolute-deviation estimate (Donoho)."""
-    noisy = _check(noisy)
-    return float(estimate_sigma(noisy, channel_axis=-1, average_sigmas=True))
+    """Noise standard deviation of an image ([0, 1] scale): :func:`denoise.data.noise_estimate.wavelet_sigma`."""
+    return wavelet_sigma(_check(noisy))
 
 
 def _sigma(noisy: np.ndarray, sigma: float | None) -> float:

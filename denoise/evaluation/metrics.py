@@ -181,13 +181,3 @@ def image_metrics(
         "psnr_noisy": noisy_input["psnr"],
         "ssim_noisy": noisy_input["ssim"],
     }
-
-
-def estimated_noise_level(images: torch.Tensor) -> torch.Tensor:
-    """The noise standard deviation of each image of a batch on the 0-255 scale, estimated without ground truth
-    (scikit-image's wavelet median absolute deviation, Donoho): what can be scored where no clean image exists."""
-    from skimage.restoration import estimate_sigma
-
-    arrays = _exact(images).permute(0, 2, 3, 1).cpu().numpy()
-    levels = [255.0 * estimate_sigma(a, channel_axis=-1, average_sigmas=True) for a in arrays]
-    return torch.tensor(levels, dtype=torch.float64, device=images.device)

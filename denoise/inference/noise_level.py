@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from denoise.models.noise_map import estimate_noise_level, noise_level_map
+from denoise.data.noise_estimate import haar_sigma
+from denoise.models.noise_map import noise_level_map
 
 
 def sigma_value(setting: object) -> float | None:
@@ -39,4 +40,4 @@ def noise_level_for(
             "inference.noise_level=known: this data has no known noise level (real noise, or noisy images alone); "
             "use inference.noise_level=estimate or a number on the 0-255 scale"
         )
-    return noise_level_map(estimate_noise_level(x), x)
+    return noise_level_map(haar_sigma(x), x)

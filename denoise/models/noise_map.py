@@ -25,20 +25,6 @@ def noise_level_map(level: torch.Tensor | float, like: torch.Tensor) -> torch.Te
     return level.expand(batch, 1, height, width)
 
 
-def estimate_noise_level(images: torch.Tensor) -> torch.Tensor:
-    """The noise standard deviation of each image of a ``B x C x H x W`` batch on the [0, 1] scale, estimated
-    without ground truth on the images' device: Donoho's wavelet MAD, the median absolute finest diagonal Haar
-    coefficient over 0.6745, averaged over the channels (scikit-image's ``estimate_sigma`` does the same with
-    Daubechies-2; they agree within about 1% on photos). Returns ``B``."""
-    height, width = images.shape[-2] // 2 * 2, images.shape[-1] // 2 * 2
-    if height == 0 or width == 0:
-        raise ValueError(f"cannot estimate the noise level of a {tuple(images.shape[-2:])} image")
-    x = images[..., :height, :width].float()
-    diagonal = (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2
-    per_channel = diagonal.flatten(2).abs().quantile(0.5, dim=-1) / 0.6745
-    return per_channel.mean(dim=1)
-
-
 class LevelInput(torch.nn.Module):
     """A noise-level network as a one-input network: the level map rides along as the input's last channel,
     so tiles, padding and the x8 ensemble cut and turn it exactly as they do the image."""

@@ -16,7 +16,8 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from denoise.config.specs import SpecError, build, check_literal, check_spec, to_plain
-from denoise.evaluation.metrics import Convention, estimated_noise_level, image_metrics
+from denoise.data.noise_estimate import batch_wavelet_sigma
+from denoise.evaluation.metrics import Convention, image_metrics
 from denoise.inference import Inference, denoise_image, noise_level_for, prepare_network, takes_noise_level
 from denoise.inference.precision import exact_float
 from denoise.models.noise_map import noise_level_map
@@ -201,7 +202,7 @@ class DenoiseModule(L.LightningModule):
         noisy, clean = batch["noisy"], batch.get("clean")
         denoised = self(noisy, batch.get("noise_level")).float().clamp(0.0, 1.0)
         if clean is None:  # no ground truth (data=noisy_folder): the noise level left, against the input's
-            values = {"noise_in": estimated_noise_level(noisy), "noise_out": estimated_noise_level(denoised)}
+            values = {"noise_in": batch_wavelet_sigma(noisy), "noise_out": batch_wavelet_sigma(denoised)}
         else:
             values = image_metrics(denoised, noisy, clean, self.convention)  # float64, no autocast, no TF32
             with exact_float(denoised.device.type):

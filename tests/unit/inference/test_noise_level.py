@@ -11,8 +11,9 @@ from hydra.utils import instantiate
 from skimage.restoration import estimate_sigma
 
 from denoise.data.noise import GaussianNoise, PoissonGaussianNoise
+from denoise.data.noise_estimate import haar_sigma as estimate_noise_level
 from denoise.inference import denoise_image, noise_level_for
-from denoise.models.noise_map import estimate_noise_level, noise_level_map
+from denoise.models.noise_map import noise_level_map
 
 
 class EchoLevel(torch.nn.Module):
