@@ -7,7 +7,7 @@ lint:  ## ruff, as CI runs it
 format:  ## fix what ruff can
 	ruff check --fix . && ruff format .
 
-test-quick:  ## unit tests, about a minute: everything but the end-to-end and cluster tests
+test-quick:  ## under two minutes: everything but the end-to-end, cluster and subprocess tests
 	pytest -m "not slow"
 
 test:  ## the full suite, as CI runs it (the cluster tests start a local SLURM when run as root)

@@ -44,7 +44,7 @@ if [ "$quick" = 1 ]; then
     fi
     data=$work/data
     sized=(trainer.accelerator=cpu trainer.precision=32-true data.on_device=false model.compile=false
-           data.batch_size=4 data.samples_per_epoch=16 trainer.max_epochs=1 trainer.max_time=00:00:00:20)
+           data.batch_size=4 data.samples_per_epoch=16 trainer.max_epochs=1 trainer.max_time=00:00:00:10)
     train_limit=600; pack_limit=600
 else
     sized=(trainer.max_time=00:00:05:00)

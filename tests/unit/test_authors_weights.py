@@ -390,6 +390,7 @@ def test_a_pickled_module_is_refused_not_unpickled(tmp_path: Path, capsys: pytes
 
 
 # ---------------------------------------------------------------- the DnCNN authors' real weights
+@pytest.mark.slow  # all of Set12 through the 17-layer network
 @pytest.mark.skipif(not (SHARED_DATA / "reference" / "dncnn_sigma25_gray.pt").is_file(), reason="no ../shared")
 def test_dncnn_authors_weights_give_the_papers_set12_score(tmp_path: Path) -> None:
     net = _import_file(tmp_path, SHARED_DATA / "reference" / "dncnn_sigma25_gray.pt").float()

@@ -59,6 +59,7 @@ def test_one_version_string() -> None:
     assert "version =" not in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 
+@pytest.mark.slow  # a process per command
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_every_help_answers_without_loading_pytorch(script: str) -> None:
     """``--help`` imports no torch, lightning or cv2 (the heavy parts load when a command runs):
@@ -80,6 +81,7 @@ def test_predicts_precisions_are_the_evaluation_precisions() -> None:
     assert LISTED == EVAL_PRECISIONS
 
 
+@pytest.mark.slow  # a process composing every model config
 def test_the_model_table_counts_every_config_without_running_it() -> None:
     """denoise-models: parameters and GMACs of every conf/model on the meta device (the papers' counts), CPU time
     only with --time."""
@@ -94,6 +96,7 @@ def test_the_model_table_counts_every_config_without_running_it() -> None:
     assert all("cpu_ms" not in row for row in rows.values())
 
 
+@pytest.mark.slow  # a process per command
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_every_command_says_its_version(script: str) -> None:
     import denoise

@@ -15,6 +15,7 @@ import pytest
 from denoise.training.loggers import ResilientWandbLogger, wandb_mode
 
 
+@pytest.mark.slow  # W&B started in fresh processes
 def test_mode_follows_the_environment_then_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """WANDB_MODE wins, then ``offline=``, then W&B's own login (asked in a fresh process: wandb keeps its
     settings for the life of a process, and earlier tests here ran it offline)."""
