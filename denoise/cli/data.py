@@ -18,8 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_version(parser)
     parser.add_argument("--data-dir", type=Path, help="where the data lands (default: DENOISE_DATA, else ./data)")
     verbs = parser.add_subparsers(dest="verb", required=True)
-    verbs.add_parser("list", help="every dataset and weights file, its size, terms, and whether it is in place")
+    listing = verbs.add_parser("list", help="every dataset and weights file, its size, terms, and whether it is here")
     get = verbs.add_parser("get", help="download, check and unpack entries of the list")
+    for verb in (listing, get):  # after the verb too (`denoise-data get set12 --data-dir DIR`)
+        verb.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help="where the data lands")
     get.add_argument("names", nargs="+", metavar="NAME", help="entries of `denoise-data list` (e.g. set12 bsd68)")
     get.add_argument("--unverified", action="store_true",
                      help="also fetch entries published without a pinned sha256 (it is printed)")  # fmt: skip
@@ -52,7 +54,7 @@ def list_entries(data_dir: Path) -> int:
 def get_entries(names: Sequence[str], data_dir: Path, unverified: bool) -> int:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    from denoise.data.catalog import catalog
+    from denoise.data.catalog import catalog, manual_text
     from denoise.data.fetch import FetchError, ManualDownloadError, get
 
     entries = catalog()
@@ -65,6 +67,10 @@ def get_entries(names: Sequence[str], data_dir: Path, unverified: bool) -> int:
     with Progress(*columns) as progress:
         for name in dict.fromkeys(names):
             entry = entries[name]
+            if entry.kind == "manual":  # nothing to download: where to get it, by hand
+                progress.console.print(manual_text(entry, data_dir))
+                failed += 1
+                continue
             task = progress.add_task(name, total=entry.bytes())
             try:
                 for line in get(entry, data_dir, unverified, lambda n, t=task: progress.advance(t, n), entries):

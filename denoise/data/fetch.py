@@ -92,6 +92,9 @@ def download(url: str, target: Path, sha256: str | None, size: int | None, progr
             ) from None
         raise FetchError(f"{url}: HTTP {err.code} {err.reason}") from None
     except (OSError, http.client.HTTPException) as err:
+        if not partial.is_file() or partial.stat().st_size == 0:  # nothing arrived: no part to resume from
+            partial.unlink(missing_ok=True)
+            raise FetchError(f"{url}: could not download ({type(err).__name__}: {err}); check the network") from None
         raise FetchError(
             f"{url}: the download stopped after {have:,} bytes ({type(err).__name__}: {err}); the part is kept in "
             f"{partial}: run the same command again to resume"

@@ -240,3 +240,31 @@ def test_an_interrupted_download_of_unknown_size_is_not_taken_for_whole(server: 
     assert not (tmp_path / "weights" / "model.pth").exists()
     [line] = get(entry, tmp_path, unverified=True)
     assert (tmp_path / "weights" / "model.pth").read_bytes() == data and f"sha256 {sha(data)}, unverified" in line
+
+
+def test_an_unreachable_source_says_so_and_leaves_nothing(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    entry = Entry("tiny", "", "", "", "tiny/", "files",
+                  {"base_url": f"http://127.0.0.1:{port}/", "files": {"a.png": [4, sha(b"abcd")]}})  # fmt: skip
+    with pytest.raises(FetchError, match=r"could not download \(URLError: .*\); check the network"):
+        get(entry, tmp_path)
+    assert list((tmp_path / "tiny").iterdir()) == []  # no empty part left to "resume"
+
+
+def test_the_data_folder_is_named_before_or_after_the_verb(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`denoise-data get NAME --data-dir DIR`, as the missing-data messages print it, and `--data-dir DIR get`."""
+    server.files["/t/a.png"] = b"a" * 8
+    listing = tmp_path / "catalog.yaml"
+    entry = {"what": "x", "terms": "x", "page": "https://x.org", "target": "tiny/", "base_url": f"{server.url}/t/",
+             "files": {"a.png": [8, sha(b"a" * 8)]}}  # fmt: skip
+    listing.write_text(yaml.safe_dump({"entries": {"tiny": entry}}))
+    monkeypatch.setenv("DENOISE_DATA_CATALOG", str(listing))
+    assert data_main(["get", "tiny", "--data-dir", str(tmp_path / "after")]) == 0
+    assert data_main(["--data-dir", str(tmp_path / "before"), "get", "tiny"]) == 0
+    assert (tmp_path / "after" / "tiny" / "a.png").is_file() and (tmp_path / "before" / "tiny" / "a.png").is_file()
