@@ -11,7 +11,6 @@ RENOIR, cloud drives) say where to download them by hand and where to put them.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import re
@@ -29,7 +28,7 @@ from denoise.data.catalog import (
     catalog,
     manual_text,
 )
-from denoise.data.files import atomic_open, fsync_folder
+from denoise.data.files import atomic_open, fsync_folder, sha256_of
 
 #: what a download may hold at most when its catalog entry gives no size
 MAX_BYTES = 8 << 30
@@ -44,14 +43,6 @@ class FetchError(CatalogError):
 
 class ManualDownloadError(FetchError):
     """An entry without a direct link: the message says where to download it by hand and where to put it."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def download(url: str, target: Path, sha256: str | None, size: int | None, progress: Progress | None = None) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import secrets
 from collections.abc import Iterable, Iterator
@@ -138,3 +139,12 @@ def writable_folder(path: str | Path, key: str) -> Path:
 def leftover_partials(folder: Path) -> list[Path]:
     """Temporary files that an interrupted write left in ``folder`` (a kill between write and rename)."""
     return sorted(folder.glob(f".*{PARTIAL_SUFFIX}"))
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file, read a megabyte at a time (the zoo's weights, denoise-data's downloads)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

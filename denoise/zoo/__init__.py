@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from denoise.data.files import atomic_open
+from denoise.data.files import atomic_open, sha256_of
 
 PREFIX = "zoo:"
 #: the index shipped with the package; ``DENOISE_ZOO`` names another (a team's own zoo)
@@ -83,11 +83,7 @@ def cache_dir() -> Path:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_of(path)
 
 
 def _download(url: str, expected: str, target: Path, name: str) -> Path:
