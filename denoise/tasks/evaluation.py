@@ -111,6 +111,7 @@ class Setup:
     methods: list[Method]
     sigma: float | None
     loggers: list[Logger]
+    settings: Inference
 
 
 @task_wrapper
@@ -132,9 +133,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if not comparison.per_image:
         raise ValueError("the test split is empty")
     rows = summary_rows(comparison, setup.methods)
-    settings = Inference.of(OmegaConf.to_container(cfg.inference) if cfg.get("inference") else None)
-    results = evaluation_results(setup, comparison, rows, convention, settings, out)
-    pictures = write_tables_and_pictures(out, rows, comparison, title(setup, rows, convention, settings), convention)
+    results = evaluation_results(setup, comparison, rows, convention, setup.settings, out)
+    text = title(setup, rows, convention, setup.settings)
+    pictures = write_tables_and_pictures(out, rows, comparison, text, convention)
     submissions = []
     for model in setup.models:
         target = out if len(setup.models) == 1 else out / "submissions" / _safe_name(model.label)
@@ -161,7 +162,8 @@ def prepare(cfg: DictConfig) -> Setup:
             "without ground truth (val/noise_in, val/noise_out) in the training run's results.json"
         )
     device = resolve_device(cfg.get("device", "auto"))
-    models = load_models(cfg, datamodule, device)
+    settings = Inference.of(OmegaConf.to_container(cfg.inference, resolve=True) if cfg.get("inference") else None)
+    models = load_models(cfg, datamodule, device, settings)
     if models:  # noise-level networks get the data's known level (synthetic noise) where it has one
         datamodule.serve({"noisy", "clean", "noise_level"}, "evaluation")
     sigma = filter_sigma(cfg, datamodule)
@@ -170,7 +172,7 @@ def prepare(cfg: DictConfig) -> Setup:
     if len(set(labels)) != len(labels):
         raise ValueError(f"two methods share a label: {labels}; change filter.<name>.label")
     loggers: list[Logger] = instantiate_group(cfg.get("logger"), "logger")  # built now, started at the end
-    return Setup(datamodule, device, names, models, methods, sigma, loggers)
+    return Setup(datamodule, device, names, models, methods, sigma, loggers, settings)
 
 
 def title(setup: Setup, rows: list[dict[str, Any]], convention: Convention, settings: Inference) -> str:

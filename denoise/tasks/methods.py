@@ -66,10 +66,11 @@ def checkpoint_paths(cfg: DictConfig) -> list[tuple[str, str]]:
     return paths + [(f"ckpt_paths[{i}]", str(path)) for i, path in enumerate(more)]
 
 
-def load_models(cfg: DictConfig, datamodule: DenoiseDataModule, device: torch.device) -> list[Method]:
+def load_models(
+    cfg: DictConfig, datamodule: DenoiseDataModule, device: torch.device, settings: Inference
+) -> list[Method]:
     """Every checkpoint as a method, checked against the data's channels."""
     net_spec = OmegaConf.to_container(cfg.model.net) if cfg.get("model") else None
-    settings = Inference.of(OmegaConf.to_container(cfg.inference, resolve=True) if cfg.get("inference") else None)
     loaded = []
     for key, path in checkpoint_paths(cfg):
         net, spec = load_network(path, net_spec, key=key)

@@ -84,6 +84,7 @@ class DenoiseModule(L.LightningModule):
                                   channels_last, metrics, objective)  # fmt: skip
         self.save_hyperparameters(hparams, logger=False)  # train.py logs the whole composed config once
         self.net: nn.Module = build(self.hparams.net, what="model.net", kind="network")
+        self.inference = settings  # how validation and test images run, as stored in the hyperparameters
         prepare_network(self.net, settings, self.hparams.net.get("in_channels"))  # TLC, when asked for
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
@@ -129,9 +130,8 @@ class DenoiseModule(L.LightningModule):
         above ``inference.tile`` pixels a side), in ``inference.precision`` whatever the training precision.
         ``noise_level``: the data's known noise level (a ``B x 1 x H x W`` map, [0, 1] scale), for networks that
         take one; ``inference.noise_level`` says whether it, an estimate or a fixed number is used."""
-        settings = Inference.of(self.hparams.get("inference"))
         noisy = noisy.contiguous(memory_format=self.memory_format)
-        return denoise_image(self.net, noisy, settings, known_level=noise_level)
+        return denoise_image(self.net, noisy, self.inference, known_level=noise_level)
 
     def _net(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.contiguous(memory_format=self.memory_format))
