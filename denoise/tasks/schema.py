@@ -22,11 +22,11 @@ def _integer(minimum: int | None = None) -> Check:
     return lambda v: isinstance(v, int) and not isinstance(v, bool) and (minimum is None or v >= minimum)
 
 
-def _number(minimum: float | None = None, above: bool = False) -> Check:
+def _number(minimum: float | None = None) -> Check:
     def check(v: Any) -> bool:
         if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
             return False
-        return minimum is None or (v > minimum if above else v >= minimum)
+        return minimum is None or v >= minimum
 
     return check
 

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.callbacks import RichProgressBar, Timer
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class PlainProgress(L.Callback):
         total = trainer.estimated_stepping_batches
         if rate > 0 and total not in (None, float("inf")) and math.isfinite(total):
             remaining.append((total - trainer.global_step) / rate)
-        timer = next((cb for cb in trainer.callbacks if type(cb).__name__ == "Timer"), None)
+        timer = next((cb for cb in trainer.callbacks if isinstance(cb, Timer)), None)
         left = timer.time_remaining() if timer is not None else None
         if left is not None:
             remaining.append(left)
