@@ -80,3 +80,10 @@ def with_values(cfg: DictConfig, *assignments: str) -> DictConfig:
             key, _, value = assignment.partition("=")
             OmegaConf.update(cfg, key, yaml.safe_load(value), merge=False)
     return cfg
+
+
+def run_quick_job(script: str, out: Path, cwd: Path, timeout: float, **env: str) -> subprocess.CompletedProcess:
+    """``QUICK=1 bash bench/<script>`` with ``OUT`` and the standard sets as ``DATA_DIR``: a GPU job's smoke run."""
+    environment = {**os.environ, "QUICK": "1", "OUT": str(out), "DATA_DIR": str(SHARED_DATA), **env}
+    return subprocess.run(["bash", str(ROOT / "bench" / script)], env=environment, capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd)  # fmt: skip

@@ -5,23 +5,19 @@ at most 8 files (what a GPU machine returns), and a summary.json whose figures c
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, SHARED_DATA
+from tests.helpers import SHARED_DATA, run_quick_job
 
 pytestmark = pytest.mark.slow
 
 
 def test_the_gpu_check_runs_in_its_smoke_mode(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    env = {**os.environ, "QUICK": "1", "OUT": str(out), "DATA_DIR": str(SHARED_DATA), "WANDB_MODE": "disabled"}
-    done = subprocess.run(["bash", str(ROOT / "bench" / "gpu_check.sh")], env=env, capture_output=True, text=True,
-                          timeout=900, cwd=tmp_path)  # fmt: skip
+    done = run_quick_job("gpu_check.sh", out, tmp_path, 900, WANDB_MODE="disabled")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     files = sorted(p.name for p in out.iterdir())
     assert files == ["device.txt", "logs.tar.gz", "summary.json", "summary.txt"] and len(files) <= 8

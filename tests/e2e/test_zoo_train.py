@@ -5,8 +5,6 @@ that its first run on a GPU does not fail on a typo. At most 8 files come back."
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import tarfile
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import pytest
 import yaml
 
 from denoise import zoo
-from tests.helpers import ROOT, SHARED_DATA
+from tests.helpers import SHARED_DATA, run_quick_job
 
 pytestmark = pytest.mark.slow
 
@@ -25,9 +23,7 @@ CARDS = ("dncnn_gray_s25", "dncnn_gray_blind", "red30_gray_s25", "ffdnet_gray_bl
 def test_the_zoo_job_runs_in_its_smoke_mode(tmp_path: Path) -> None:
     out = tmp_path / "out"
     # JOB_VENDOR_WHEELS=1: the launcher from bench/wheels/, as on the GPU machine, which lacks it
-    env = {**os.environ, "QUICK": "1", "OUT": str(out), "DATA_DIR": str(SHARED_DATA), "JOB_VENDOR_WHEELS": "1"}
-    done = subprocess.run(["bash", str(ROOT / "bench" / "zoo_train.sh")], env=env, capture_output=True, text=True,
-                          timeout=1200, cwd=tmp_path)  # fmt: skip
+    done = run_quick_job("zoo_train.sh", out, tmp_path, 1200, JOB_VENDOR_WHEELS="1")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "installed ./hydra_joblib_launcher-1.2.0-py3-none-any.whl ./joblib-1.6.0-py3-none-any.whl" in done.stdout
     files = sorted(p.name for p in out.iterdir())
