@@ -164,7 +164,6 @@ def plain_run(cfg: Any, device: torch.device, warmup: int) -> float:
     from denoise.config.specs import build
     from denoise.data.datamodule import DenoiseDataModule
     from denoise.tasks import instantiate
-    from denoise.training.losses import get_loss
     from denoise.training.optim import resolve_fused
 
     L.seed_everything(cfg.seed, verbose=False)
@@ -179,7 +178,7 @@ def plain_run(cfg: Any, device: torch.device, warmup: int) -> float:
     scheduler = build({**cfg.model.scheduler, "_partial_": True}, what="model.scheduler")(
         optimizer, total_steps=len(loader)
     )
-    loss_fn = get_loss(cfg.model.loss)
+    loss_fn = build(dict(cfg.model.loss), what="model.loss", kind="loss")
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.trainer.precision == "bf16-mixed")
     start, steps = 0.0, 0
     for step, batch in enumerate(loader):

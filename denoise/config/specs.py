@@ -1,4 +1,4 @@
-"""Networks, optimizers, schedulers, objectives and filters as ``{"_target_": ..., ...}`` specs, built from a
+"""Networks, losses, optimizers, schedulers, objectives and filters as ``{"_target_": ..., ...}`` specs, built from a
 closed registry.
 
 Only the entry points and the tasks know Hydra; everything else receives plain dicts, and :func:`build` builds
@@ -23,10 +23,13 @@ _NETWORKS = ("autoencoder.ConvAutoencoder", "dncnn.DnCNN", "drunet.DRUNet", "ffd
              "nafnet.NAFNet", "pridnet.PRIDNet", "rednet.REDNet", "restormer.Restormer", "swinir.SwinIR")  # fmt: skip
 _OPTIMIZERS = ("Adam", "AdamW", "SGD", "RMSprop", "Adamax", "NAdam", "RAdam", "Adagrad")
 _SCHEDULES = ("constant", "cosine_with_warmup", "exponential_decay", "piecewise", "step_decay")
+_LOSSES = ("torch.nn.L1Loss", "torch.nn.MSELoss", "denoise.training.losses.CharbonnierLoss",
+           "denoise.training.losses.PSNRLoss")  # fmt: skip
 _OBJECTIVES = ("Supervised", "Noise2Noise", "Neighbor2Neighbor", "Noise2Void")
 _FILTERS = ("mean", "gaussian", "median", "adaptive_median", "wiener", "bilateral", "nlm", "bm3d")
 REGISTRY: dict[str, tuple[str, ...]] = {
     "network": tuple(f"denoise.models.{name}" for name in _NETWORKS),
+    "loss": _LOSSES,
     "optimizer": tuple(f"torch.optim.{name}" for name in _OPTIMIZERS),
     "scheduler": tuple(f"denoise.training.optim.{name}" for name in _SCHEDULES),
     "objective": tuple(f"denoise.training.objectives.{name}" for name in _OBJECTIVES),
@@ -63,6 +66,37 @@ def current_target(path: str) -> str:
         return ALIASES[path]
     module, _, name = path.rpartition(".")
     return f"{MOVED_MODULES[module]}.{name}" if module in MOVED_MODULES else path
+
+
+#: a checkpoint of an earlier version stores its loss by name (before losses were specs): that name -> its spec
+STORED_LOSS_NAMES = dict(zip(("l1", "l2", "charbonnier", "psnr"), _LOSSES, strict=True))
+DEFAULT_LOSS = {"_target_": "torch.nn.L1Loss"}
+#: a checkpoint from before objectives existed stores none: it trained supervised
+DEFAULT_OBJECTIVE = {"_target_": "denoise.training.objectives.Supervised"}
+
+
+def loss_spec(loss: Mapping[str, Any] | str | None) -> dict[str, Any]:
+    """``model.loss`` as its spec: a spec as it is, None as L1, and the name an older checkpoint stored as the spec
+    it meant (configs choose a loss by spec only: ``model/loss=l2`` picks ``conf/model/loss/l2.yaml``)."""
+    if loss is None:
+        return dict(DEFAULT_LOSS)
+    if isinstance(loss, str):
+        if loss not in STORED_LOSS_NAMES:
+            raise SpecError(f"model.loss={loss!r} is not a loss: choose one with model/loss=<name> "
+                            f"(conf/model/loss/: {', '.join(STORED_LOSS_NAMES)})")  # fmt: skip
+        return {"_target_": STORED_LOSS_NAMES[loss]}
+    return to_plain(loss)
+
+
+def objective_spec(objective: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``model.objective`` as its spec: a spec as it is, None as supervised (``objective=noise2noise`` picks
+    ``conf/objective/noise2noise.yaml``, which sets this spec)."""
+    if objective is None:
+        return dict(DEFAULT_OBJECTIVE)
+    if isinstance(objective, str):
+        raise SpecError(f"model.objective={objective!r} is not an objective: choose one with objective=<name> "
+                        "(conf/objective/: supervised, noise2noise, neighbor2neighbor, noise2void)")  # fmt: skip
+    return to_plain(objective)
 
 
 #: the spec keys that are not arguments

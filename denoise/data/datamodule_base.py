@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from denoise.data.io import ImageReadError, verify_image
 from denoise.data.layout import Benchmark
+from denoise.data.noise import NoiseModel
 from denoise.data.pairs import PairSample
 from denoise.data.sampling import EpochSampler, LazyStartLoader, PaddedToWorld, distributed_world
 from denoise.data.transforms import augment_batch
@@ -57,8 +58,8 @@ class DenoiseDataModule(L.LightningDataModule):
 
     #: ``num_workers: auto`` without a GPU: the main process prepares batches unless decoding is the costly part
     cpu_workers = 0
-    #: the synthetic noise as configured (levels on the 0-255 scale); None for real noise
-    noise_config: dict[str, Any] | None = None
+    #: the synthetic noise model (its settings: ``noise.config()``); None for real noise
+    noise: NoiseModel | None = None
 
     def __init__(
         self,

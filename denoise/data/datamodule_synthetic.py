@@ -3,7 +3,7 @@ drawn on the CPU or, with ``data.on_device``, on the accelerator."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from denoise.data.datamodule_base import DenoiseDataModule, size_or_problem
 from denoise.data.io import read_raw, to_channels
-from denoise.data.noise import build_noise
+from denoise.data.noise import NoiseModel
 from denoise.data.pairs import PairSample
 from denoise.data.sampling import LazyStartLoader, mixed_seed
 from denoise.data.synthetic import (
@@ -32,7 +32,7 @@ class SyntheticDataModule(DenoiseDataModule):
 
     def __init__(
         self,
-        noise: Mapping[str, Any],
+        noise: NoiseModel,
         train_dirs: Sequence[str] | None = None,
         val_dirs: Sequence[str] | None = None,
         test_dirs: Sequence[str] | None = None,
@@ -47,8 +47,12 @@ class SyntheticDataModule(DenoiseDataModule):
         """``on_device``: training batches are drawn on the accelerator (:class:`DevicePatches`): the clean images
         stay in its memory and no loader process is needed."""
         super().__init__(**base)
-        self.noise_config = dict(noise)
-        self.noise = build_noise(**self.noise_config)
+        if not hasattr(noise, "draw_batch"):
+            raise TypeError(
+                f"data.noise is a {type(noise).__name__} ({noise!r}); expected a noise model: a config of conf/noise/ "
+                "(its _target_ names the class, e.g. denoise.data.noise.GaussianNoise) or the object itself"
+            )
+        self.noise = noise
         self.dirs = {"train": train_dirs, "val": val_dirs, "test": test_dirs}
         self.patch_size, self.samples_per_epoch = patch_size, samples_per_epoch
         self.augment, self.fixed_patches, self.seed = augment, fixed_patches, seed

@@ -6,7 +6,8 @@ Noise levels are given on the 0-255 scale, as papers quote them (sigma = 25 mean
 the known level that noise-level-map networks (FFDNet, DRUNet) are fed in training, from the same draws.
 A level may be a fixed number or a ``[low, high]`` range; a range draws one level per image, uniformly,
 for blind training. Each call takes a ``torch.Generator`` so validation and test noise can be drawn from
-a fixed per-image seed and every run scores the same noisy images.
+a fixed per-image seed and every run scores the same noisy images. A noise model is a part like any other: its
+config (``conf/noise/``) names its class by ``_target_``, and :meth:`GaussianNoise.config` gives that spec back.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ def _check_level(name: str, value: Level) -> tuple[float, float]:
     if low < 0 or high < low:
         raise ValueError(f"noise.{name}={value!r}: expected 0 <= low <= high")
     return low, high
+
+
+def _given(bounds: tuple[float, float]) -> float | list[float]:
+    """A level as a config writes it: one number, or the ``[low, high]`` range."""
+    return bounds[0] if bounds[0] == bounds[1] else list(bounds)
 
 
 def _draw(bounds: tuple[float, float], generator: torch.Generator | None) -> float:
@@ -87,6 +93,10 @@ class GaussianNoise:
         sigma = self.known_sigma()
         return None if sigma is None else {"a": 0.0, "b": sigma**2, "std": sigma}
 
+    def config(self) -> dict[str, Any]:
+        """The ``_target_`` spec that builds this noise (``conf/noise/gaussian.yaml``), levels on the 0-255 scale."""
+        return {"_target_": f"{__name__}.GaussianNoise", "sigma": _given(self.sigma), "clip": self.clip}
+
     def __repr__(self) -> str:
         return f"GaussianNoise(sigma={self.sigma}, clip={self.clip})"
 
@@ -141,18 +151,13 @@ class PoissonGaussianNoise:
             return None
         return {"a": self.a[0], "b": (self.sigma[0] / 255.0) ** 2, "std": float("nan")}
 
+    def config(self) -> dict[str, Any]:
+        """The ``_target_`` spec that builds this noise (``conf/noise/poisson_gaussian.yaml``)."""
+        return {"_target_": f"{__name__}.PoissonGaussianNoise", "a": _given(self.a), "sigma": _given(self.sigma),
+                "clip": self.clip}  # fmt: skip
+
     def __repr__(self) -> str:
         return f"PoissonGaussianNoise(a={self.a}, sigma={self.sigma}, clip={self.clip})"
 
 
-NOISE_TYPES = {"gaussian": GaussianNoise, "poisson_gaussian": PoissonGaussianNoise}
-
-
-def build_noise(type: str, **params: Any) -> GaussianNoise | PoissonGaussianNoise:
-    """Build a noise model from its config (``noise.type`` plus that type's parameters)."""
-    if type not in NOISE_TYPES:
-        raise ValueError(f"noise.type={type!r} is unknown; expected one of {sorted(NOISE_TYPES)}")
-    try:
-        return NOISE_TYPES[type](**params)
-    except TypeError as err:
-        raise ValueError(f"noise.type={type!r} got unexpected parameters {sorted(params)}: {err}") from err
+NoiseModel = GaussianNoise | PoissonGaussianNoise

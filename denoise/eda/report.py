@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from denoise.data.files import write_text
-from denoise.data.noise import build_noise
+from denoise.data.noise import NoiseModel
 from denoise.eda.plots import plot_counts, plot_histograms, plot_noise_model, plot_per_pair, plot_samples, sort_key
 from denoise.eda.statistics import Analysis, analyze
 from denoise.eda.streaming import CATEGORY_LABELS, Sample, iter_samples, thumbnail
@@ -19,10 +19,9 @@ from denoise.evaluation.report import markdown_table, write_json
 
 
 # -- the report --------------------------------------------------------------------------------------------
-def configured_noise(datamodule: Any) -> dict[str, Any] | None:
-    """The synthetic noise as configured (levels on the 0-255 scale), or None for real pairs."""
-    noise = getattr(datamodule, "noise_config", None)
-    return dict(noise) if noise is not None else None
+def configured_noise(datamodule: Any) -> NoiseModel | None:
+    """The synthetic noise model, or None for real pairs."""
+    return getattr(datamodule, "noise", None)
 
 
 def _num(value: float | None) -> str:
@@ -30,19 +29,12 @@ def _num(value: float | None) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
 
 
-def expected_fit(noise: Mapping[str, Any]) -> dict[str, float] | None:
-    """``a`` and ``b`` that a fixed-level configured noise implies (None for a blind range): the noise model's own
-    (:meth:`denoise.data.noise.GaussianNoise.expected_fit`)."""
-    settings = {"type": "gaussian", **{k: v for k, v in noise.items() if k != "clip"}}
-    return build_noise(**settings).expected_fit()
-
-
 def write_report(
     out: Path,
     analysis: Analysis,
     samples: Sequence[Sample],
     title: str,
-    noise: Mapping[str, Any] | None = None,
+    noise: NoiseModel | None = None,
     min_bin_pixels: int = 200,
     fit_range: Sequence[float] = (0.02, 0.98),
     max_groups: int = 12,
@@ -131,11 +123,12 @@ def counts_section(report: Mapping[str, Any], analysis: Analysis, pictures: Mapp
     ]
 
 
-def configured_noise_section(report: dict[str, Any], noise: Mapping[str, Any],
+def configured_noise_section(report: dict[str, Any], noise: NoiseModel,
                              measured: Mapping[str, Any] | None) -> list[str]:  # fmt: skip
     """Synthetic noise: the configured level and noise model against what the pairs show (also into eda.json)."""
-    expected = expected_fit(noise)
-    report["configured_noise"] = dict(noise)
+    expected = noise.expected_fit()
+    settings = noise.config()
+    report["configured_noise"] = settings
     report["expected_noise"] = expected
     fit = measured["fit"] if measured else None
 
@@ -148,7 +141,7 @@ def configured_noise_section(report: dict[str, Any], noise: Mapping[str, Any],
         row("a", _num(expected["a"]) if expected else "-", _num(fit["a"]) if fit else "-"),
         row("b", _num(expected["b"]) if expected else "-", _num(fit["b"]) if fit else "-"),
     ]  # fmt: skip
-    setting = ", ".join(f"{k}={v}" for k, v in noise.items())
+    setting = ", ".join(f"{k}={v}" for k, v in settings.items())
     return [
         "## Configured against measured noise",
         "",

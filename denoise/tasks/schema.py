@@ -58,6 +58,11 @@ def _sigma(v: Any) -> bool:
     return isinstance(v, list | tuple) and len(v) == 2 and all(_number(0)(x) for x in v) and v[0] <= v[1]
 
 
+def _spec(v: Any) -> bool:
+    """A part chosen by its config group: a mapping naming its class (``_target_``)."""
+    return isinstance(v, dict) and isinstance(v.get("_target_"), str)
+
+
 def _device_list(v: Any) -> bool:
     return isinstance(v, list | tuple) and all(_integer(0)(x) for x in v)
 
@@ -91,10 +96,12 @@ SCHEMA: dict[str, tuple[Check, str]] = {
     "data.grayscale": (_boolean, "true or false"),
     "data.augment": (_boolean, "true or false"),
     "data.on_device": (_boolean, "true or false"),
+    "noise": (_spec, "a noise model's spec (_target_): noise=gaussian | poisson_gaussian (conf/noise/)"),
     "noise.sigma": (_sigma, "a sigma >= 0 on the 0-255 scale, or [low, high]"),
     "model.optimizer.lr": (_number(0), "a number >= 0"),
     "model.optimizer.weight_decay": (_number(0), "a number >= 0"),
-    "model.loss": (_string, "the name of a loss (l1, l2, charbonnier, psnr, ...)"),
+    "model.loss": (_spec, "a loss's spec (_target_): model/loss=l1 | l2 | charbonnier | psnr (conf/model/loss/)"),
+    "model.objective": (_spec, "an objective spec (_target_): objective=noise2noise etc. (conf/objective/)"),
     "model.compile": (_boolean, "true or false"),
     "inference.tile": (_integer(0), "an integer >= 0 (0: whole images)"),
     "inference.overlap": (_integer(0), "an integer >= 0"),

@@ -1,14 +1,12 @@
-"""Training losses by name: ``l1 | l2 | charbonnier | psnr`` (``model.loss``)."""
+"""The losses that ``model.loss`` may name besides PyTorch's ``L1Loss`` and ``MSELoss``: chosen like every other
+part, by a ``_target_`` spec (``conf/model/loss/``: ``model/loss=l1 | l2 | charbonnier | psnr``)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
-
-Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+from torch import nn
 
 
 def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
@@ -22,10 +20,21 @@ def psnr_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (10.0 / math.log(10.0)) * torch.log(mse + 1e-8).mean()
 
 
-LOSSES: dict[str, Loss] = {"l1": F.l1_loss, "l2": F.mse_loss, "charbonnier": charbonnier, "psnr": psnr_loss}
+class CharbonnierLoss(nn.Module):
+    """:func:`charbonnier` as a module, its ``eps`` set in the config (SwinIR trains with 1e-3)."""
+
+    def __init__(self, eps: float = 1e-3) -> None:
+        super().__init__()
+        if not eps > 0:
+            raise ValueError(f"model.loss.eps={eps!r}: expected a number > 0")
+        self.eps = float(eps)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return charbonnier(pred, target, self.eps)
 
 
-def get_loss(name: str) -> Loss:
-    if name not in LOSSES:
-        raise ValueError(f"model.loss={name!r} is unknown; expected one of {sorted(LOSSES)}")
-    return LOSSES[name]
+class PSNRLoss(nn.Module):
+    """:func:`psnr_loss` as a module."""
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return psnr_loss(pred, target)

@@ -1,6 +1,7 @@
-"""DenoiseModule: the one LightningModule that trains, validates and tests every architecture. The network,
-optimizer and scheduler arrive as plain ``_target_`` specs (dicts), which are also what ``save_hyperparameters``
-stores: a checkpoint rebuilds its model from data alone, and loads with ``weights_only=True`` (no pickles)."""
+"""DenoiseModule: the one LightningModule that trains, validates and tests every architecture. The network, loss,
+objective, optimizer and scheduler arrive as plain ``_target_`` specs (dicts), which are also what
+``save_hyperparameters`` stores: a checkpoint rebuilds its model from data alone, and loads with
+``weights_only=True`` (no pickles)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from lightning.pytorch.callbacks import Timer
 from torch import nn
 from torchmetrics import MeanMetric
 
-from denoise.config.specs import SpecError, build, check_literal, check_spec, to_plain
+from denoise.config.specs import build, check_literal, check_spec, loss_spec, objective_spec, to_plain
 from denoise.data.noise_estimate import batch_wavelet_sigma
 from denoise.evaluation.metrics import Convention, image_metrics
 from denoise.inference import Inference, denoise_image, noise_level_for, prepare_network, takes_noise_level
@@ -24,8 +25,7 @@ from denoise.models.noise_map import noise_level_map
 from denoise.provenance import provenance
 from denoise.training.examples import ExampleImages, image_loggers
 from denoise.training.finite_guard import FiniteLossGuard
-from denoise.training.losses import get_loss
-from denoise.training.objectives import Objective, objective_spec
+from denoise.training.objectives import Objective
 from denoise.training.optim import resolve_fused, run_progress
 from denoise.training.preemption import collect_rng_states, restore_rng_states
 from denoise.training.step_log import StepScalars, log_to
@@ -35,14 +35,15 @@ DEFAULT_OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e
 
 
 def hyperparameters(
-    net: Mapping[str, Any], loss: str, optimizer: Mapping[str, Any] | None, scheduler: Mapping[str, Any] | None,
+    net: Mapping[str, Any], loss: Mapping[str, Any], optimizer: Mapping[str, Any] | None,
+    scheduler: Mapping[str, Any] | None,
     log_images: int, log_image_size: int, settings: Inference, compile: bool, channels_last: bool,
-    metrics: Mapping[str, Any] | None, objective: Mapping[str, Any] | str | None,
+    metrics: Mapping[str, Any] | None, objective: Mapping[str, Any] | None,
 ) -> dict[str, Any]:  # fmt: skip
     """What a checkpoint stores to rebuild the module from data alone: plain specs, literals, the settings."""
     return {
         "net": to_plain(net),
-        "loss": loss,
+        "loss": to_plain(loss),
         "optimizer": to_plain(optimizer) if optimizer is not None else dict(DEFAULT_OPTIMIZER),
         "scheduler": to_plain(scheduler) if scheduler is not None else None,
         "log_images": log_images,
@@ -51,7 +52,7 @@ def hyperparameters(
         "compile": compile,
         "channels_last": channels_last,
         "metrics": asdict(Convention.of(metrics)),
-        "objective": objective_spec(to_plain(objective) if objective is not None else None),
+        "objective": objective_spec(objective),
     }
 
 
@@ -61,7 +62,7 @@ class DenoiseModule(L.LightningModule):
     def __init__(
         self,
         net: Mapping[str, Any],
-        loss: str = "l1",
+        loss: Mapping[str, Any] | str | None = None,
         optimizer: Mapping[str, Any] | None = None,
         scheduler: Mapping[str, Any] | None = None,
         log_images: int = 4,
@@ -70,14 +71,13 @@ class DenoiseModule(L.LightningModule):
         compile: bool = False,
         channels_last: bool = False,
         metrics: Mapping[str, Any] | None = None,
-        objective: Mapping[str, Any] | str | None = None,
+        objective: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         check_literal(to_plain(inference or {}), "inference")
         settings = Inference.of(to_plain(inference or {}))  # how validation and test images run (one value)
-        if not isinstance(loss, str):
-            raise SpecError(f"model.loss={loss!r}: expected the name of a loss")
-        for spec, kind in ((optimizer, "optimizer"), (scheduler, "scheduler")):
+        loss = loss_spec(loss)  # None: L1; a name that an older checkpoint stored: its spec
+        for spec, kind in ((loss, "loss"), (optimizer, "optimizer"), (scheduler, "scheduler")):
             if spec is not None:  # built later (configure_optimizers): refused now, when it arrives
                 check_spec(to_plain(spec), f"model.{kind}", kind)
         hparams = hyperparameters(net, loss, optimizer, scheduler, log_images, log_image_size, settings, compile,
@@ -90,11 +90,9 @@ class DenoiseModule(L.LightningModule):
         self.net.to(memory_format=self.memory_format)
         if compile:  # in place (nn.Module.compile): parameter names, hence checkpoints, stay free of _orig_mod.
             self.net.compile()
-        self.loss_fn = get_loss(loss)
+        self.loss_fn: nn.Module = build(self.hparams.loss, what="model.loss", kind="loss")
         self.convention = Convention.of(self.hparams.get("metrics"))
-        self.objective: Objective = build(
-            objective_spec(self.hparams.get("objective")), what="model.objective", kind="objective"
-        )
+        self.objective: Objective = build(self.hparams.objective, what="model.objective", kind="objective")
         self.stage_metrics = nn.ModuleDict(
             {f"{stage}_{name}": MeanMetric() for stage in ("val", "test") for name in METRICS}
         )

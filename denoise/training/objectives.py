@@ -182,19 +182,3 @@ class Noise2Void(Objective):
 
     def describe(self) -> str:
         return f"{self.name} ({self.mask_ratio:.2%} of pixels, {self.replacement} replacement)"
-
-
-OBJECTIVES = {cls.name: cls for cls in (Supervised, Noise2Noise, Neighbor2Neighbor, Noise2Void)}
-
-
-def objective_spec(objective: str | Mapping[str, Any] | None) -> dict[str, Any]:
-    """``model.objective`` as a ``_target_`` spec: a spec as it is, a name (``model.objective=noise2noise``) as
-    that objective with its defaults, ``None`` as supervised."""
-    if objective is None:
-        objective = "supervised"
-    if isinstance(objective, str):
-        if objective not in OBJECTIVES:
-            raise ValueError(f"model.objective={objective!r}: expected one of {sorted(OBJECTIVES)}")
-        cls = OBJECTIVES[objective]
-        return {"_target_": f"{cls.__module__}.{cls.__qualname__}"}
-    return dict(objective)

@@ -15,6 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from denoise.checkpoint import CheckpointError
 from denoise.data.datamodule import PairedDataModule, SyntheticDataModule
 from denoise.data.folder_pairs import FolderPairs
+from denoise.data.noise import GaussianNoise, PoissonGaussianNoise
 from denoise.tasks import evaluate
 from tests.fixtures.small import identity_dncnn, lightning_checkpoint, tiny_images
 from tests.helpers import SHARED_DATA, compose_cfg, read_results, run_cli
@@ -119,9 +120,9 @@ def test_filters_alone_and_an_estimated_noise_level(tmp_path: Path) -> None:
 
 
 def test_noise_level_the_filters_get_from_the_data(tmp_path: Path) -> None:
-    assert SyntheticDataModule({"type": "gaussian", "sigma": 15}).noise_sigma == pytest.approx(15 / 255)
-    assert SyntheticDataModule({"type": "gaussian", "sigma": [0, 55]}).noise_sigma is None  # blind: estimate
-    assert SyntheticDataModule({"type": "poisson_gaussian", "a": 0.01, "sigma": 5}).noise_sigma is None
+    assert SyntheticDataModule(GaussianNoise(sigma=15)).noise_sigma == pytest.approx(15 / 255)
+    assert SyntheticDataModule(GaussianNoise(sigma=[0, 55])).noise_sigma is None  # blind: estimate
+    assert SyntheticDataModule(PoissonGaussianNoise(a=0.01, sigma=5)).noise_sigma is None
     folder = tiny_images(tmp_path / "x")
     assert PairedDataModule({"paired": FolderPairs(str(folder), str(folder))}).noise_sigma is None
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, read_write
 
 from denoise.checkpoint import CheckpointError, load_network
@@ -211,8 +212,10 @@ def test_bad_input_errors_name_the_path_or_key(tmp_path: Path) -> None:
     (broken / "zz.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
     with pytest.raises(InputCheckError, match=r"\[val\] cannot read the header of image file .*zz\.png: it is corrupt"):
         train(compose_cfg("train", [*base, f"data.val_dirs=[{broken}]"], tmp_path / "c"))
-    with pytest.raises(ValueError, match=r"noise\.type='speckle' is unknown; expected one of \['gaussian'"):
-        train(compose_cfg("train", [*base, "noise.type=speckle"], tmp_path / "d"))
+    with pytest.raises(MissingConfigException, match=r"(?s)Could not find 'noise/speckle'.*options.*\tgaussian"):
+        train(compose_cfg("train", [*base, "noise=speckle"], tmp_path / "d"))
+    with pytest.raises(ValueError, match=r"model\.loss='l2' \(a string\): expected a loss's spec .*model/loss=l1"):
+        train(compose_cfg("train", [*base, "model.loss=l2"], tmp_path / "e"))  # the spelling of earlier versions
 
 
 def test_bad_input_reaches_the_terminal(tmp_path: Path) -> None:
@@ -293,10 +296,13 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(
 ) -> None:
     import denoise.training.module
 
-    real_get_loss = denoise.training.module.get_loss
+    real_build = denoise.training.module.build
 
-    def poisoned(name: str):
-        loss_fn, calls = real_get_loss(name), []
+    def poisoned(spec, *args, **kwargs):
+        built = real_build(spec, *args, **kwargs)
+        if kwargs.get("kind") != "loss":
+            return built
+        loss_fn, calls = built, []
 
         def loss(pred, target):
             if torch.is_grad_enabled():  # training steps only, not validation
@@ -307,7 +313,7 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(
 
         return loss
 
-    monkeypatch.setattr(denoise.training.module, "get_loss", poisoned)
+    monkeypatch.setattr(denoise.training.module, "build", poisoned)
     run = tmp_path / "run"
     with pytest.raises(FloatingPointError, match=r"loss is not finite \(nan\) at global step 2 \(epoch 1, batch 0\)"):
         train(compose_cfg("train", [*TINY, "logger=none", "trainer.max_epochs=3"], run))

@@ -45,11 +45,16 @@ def test_sweep_composes_with_every_parameter(sweep_file: Path, tmp_path: Path) -
     base = compose_cfg("train", fixed, tmp_path / "base")
     assert base.optimized_metric == sweep["metric"]["name"]
     for key, spec in sweep["parameters"].items():
-        assert OmegaConf.select(base, key, default="missing") != "missing", f"{sweep_file.name}: no config key {key}"
+        group = "/" in key  # a config group (model/loss): its option's config lands at the key with dots
+        node = key.replace("/", ".")
+        assert OmegaConf.select(base, node, default="missing") != "missing", f"{sweep_file.name}: no config key {key}"
         for value in candidate_values(spec):
             override = f"{key}={value}"  # what ${args_no_hyphens} passes
             cfg = compose_cfg("train", [*fixed, override], tmp_path / "run")
             resolved = OmegaConf.to_container(cfg, resolve=True)
-            chosen = OmegaConf.select(OmegaConf.create(resolved), key)
-            expected = yaml.safe_load(value) if isinstance(value, str) else value
+            chosen = OmegaConf.select(OmegaConf.create(resolved), node)
+            if group:
+                expected = OmegaConf.to_container(OmegaConf.load(CONF / key / f"{value}.yaml"))
+            else:
+                expected = yaml.safe_load(value) if isinstance(value, str) else value
             assert chosen == expected, f"{sweep_file.name}: {override} composed to {chosen!r}"

@@ -10,10 +10,10 @@ import torch
 
 from denoise.data.datamodule import SyntheticDataModule
 from denoise.data.io import ImageReadError, list_images, read_image, read_raw, write_image
-from denoise.data.noise import GaussianNoise, PoissonGaussianNoise, build_noise
+from denoise.data.noise import GaussianNoise, PoissonGaussianNoise
 from denoise.data.synthetic import EMBEDDED_SPLITS, NoisyImages, RandomPatches, embedded_files
 
-GAUSS25 = {"type": "gaussian", "sigma": 25}
+GAUSS25 = GaussianNoise(sigma=25)
 
 
 @pytest.mark.parametrize("bit_depth", [8, 16])
@@ -87,11 +87,29 @@ def test_poisson_gaussian_variance_is_a_x_plus_b() -> None:
         assert abs(var - expected) / expected < 0.03
 
 
-def test_unknown_noise_type_names_the_key() -> None:
-    with pytest.raises(ValueError, match=r"noise\.type='speckle' is unknown; expected one of .*gaussian"):
-        build_noise(type="speckle")
+def test_a_noise_model_is_built_from_its_spec_and_gives_it_back(tmp_path: Path) -> None:
+    """conf/noise/*.yaml name their class by ``_target_`` (the rule of every part): each builds, and the model's
+    ``config()`` is that spec again; an unknown noise names the group and its options, a bad level names its key,
+    and a plain mapping reaching the DataModule says what it expected."""
+    from hydra.errors import MissingConfigException
+    from omegaconf import OmegaConf
+
+    from denoise.tasks import instantiate
+    from tests.helpers import CONF, compose_cfg
+
+    for path in sorted((CONF / "noise").glob("*.yaml")):
+        spec = OmegaConf.load(path)
+        noise = instantiate(spec)
+        assert noise.config() == OmegaConf.to_container(spec), path.stem
+    blind = instantiate(compose_cfg("train", ["noise.sigma=[0,55]"], tmp_path / "a").noise)
+    assert blind.config()["sigma"] == [0.0, 55.0] and blind.known_sigma() is None
+    options = r"(?s)noise/speckle.*Available options in .noise.:\n\tgaussian\n\tpoisson_gaussian"
+    with pytest.raises(MissingConfigException, match=options):
+        compose_cfg("train", ["noise=speckle"], tmp_path / "b")
     with pytest.raises(ValueError, match=r"noise\.sigma must be a number or a \[low, high\] range"):
-        build_noise(type="gaussian", sigma="loud")
+        GaussianNoise(sigma="loud")
+    with pytest.raises(TypeError, match=r"data\.noise is a dict .*; expected a noise model: a config of conf/noise/"):
+        SyntheticDataModule(noise={"type": "gaussian", "sigma": 25})
 
 
 def test_eval_noise_is_fixed_per_image() -> None:

@@ -91,7 +91,7 @@ def test_draws_are_a_function_of_the_seed_epoch_and_batch() -> None:
 
     def module(seed: int) -> SyntheticDataModule:
         torch.manual_seed(seed)  # what seed_everything does before the datamodule is built
-        return SyntheticDataModule(noise={"type": "gaussian", "sigma": 25}, patch_size=32, batch_size=4, on_device=True)
+        return SyntheticDataModule(noise=GaussianNoise(sigma=25), patch_size=32, batch_size=4, on_device=True)
 
     first, again = module(7), module(7)
     batch = first.draw_batch(CPU, epoch=2, index=5)["noisy"]
@@ -117,14 +117,14 @@ def test_on_device_training_runs_and_learns(tmp_path: Path) -> None:
 
 def test_on_device_refuses_settings_it_replaces() -> None:
     with pytest.raises(ValueError, match=r"data\.on_device=true .* data\.fixed_patches=false"):
-        SyntheticDataModule(noise={"type": "gaussian"}, on_device=True, fixed_patches=True)
+        SyntheticDataModule(noise=GaussianNoise(), on_device=True, fixed_patches=True)
     with pytest.raises(ValueError, match=r"data\.on_device=true .* data\.gpu_augment=false"):
-        SyntheticDataModule(noise={"type": "gaussian"}, on_device=True, gpu_augment=True)
+        SyntheticDataModule(noise=GaussianNoise(), on_device=True, gpu_augment=True)
 
 
 def test_loader_settings_follow_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(datamodule_module, "available_cores", lambda: 16)
-    synthetic = SyntheticDataModule(noise={"type": "gaussian"})
+    synthetic = SyntheticDataModule(noise=GaussianNoise())
     assert synthetic.num_workers == "auto" and synthetic.pin_memory == "auto"
     assert synthetic.loader_workers("cuda") == 8 and synthetic.loader_pin_memory("cuda")
     assert synthetic.loader_workers("cpu") == 0 and not synthetic.loader_pin_memory("cpu")
@@ -132,12 +132,12 @@ def test_loader_settings_follow_the_device(monkeypatch: pytest.MonkeyPatch) -> N
     assert paired.loader_workers("cpu") == 2  # decoding photos is worth two processes on a CPU
     monkeypatch.setattr(datamodule_module, "available_cores", lambda: 4)
     assert synthetic.loader_workers("cuda") == 3
-    fixed = SyntheticDataModule(noise={"type": "gaussian"}, num_workers=5, pin_memory=False)
+    fixed = SyntheticDataModule(noise=GaussianNoise(), num_workers=5, pin_memory=False)
     assert fixed.loader_workers("cuda") == 5 and not fixed.loader_pin_memory("cuda")
     with pytest.raises(TypeError, match=r"data\.datasets\.x is a object, not a dataset layout"):
         PairedDataModule(datasets={"x": object()})
     with pytest.raises(ValueError, match=r"data\.num_workers='many': expected auto or a number >= 0"):
-        SyntheticDataModule(noise={"type": "gaussian"}, num_workers="many")
+        SyntheticDataModule(noise=GaussianNoise(), num_workers="many")
 
 
 def test_trainer_gpu_gets_the_gpu_loader_without_tuning(tmp_path: Path) -> None:

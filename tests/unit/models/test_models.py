@@ -253,12 +253,12 @@ def test_train_py_runs_every_model(name: str, tmp_path) -> None:
 def test_every_objective_trains_every_architecture(name: str) -> None:
     """Neighbor2Neighbor feeds half-size crops (24x24 of 48x48) and Noise2Void patched ones: each objective's loss
     is finite and reaches the weights of every architecture."""
-    from denoise.training.objectives import OBJECTIVES
+    from denoise.config.specs import REGISTRY, import_target
 
     net = make(name).train()
     noisy = torch.rand(2, 3, 48, 48)
     batch = {"noisy": noisy, "clean": noisy.clamp(0.2, 0.8), "noisy2": torch.rand(2, 3, 48, 48)}
-    for objective in OBJECTIVES.values():
+    for objective in map(import_target, REGISTRY["objective"]):
         net.zero_grad()
         loss = objective()(net, batch, F.l1_loss, 0.5, torch.Generator().manual_seed(0))
         loss.backward()

@@ -6,25 +6,36 @@ import math
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
-from denoise.config.specs import build
+from denoise.config.specs import SpecError, build, loss_spec
 from denoise.evaluation.metrics import image_metrics, psnr
-from denoise.training.losses import charbonnier, get_loss, psnr_loss
+from denoise.training.losses import charbonnier, psnr_loss
 from denoise.training.module import DenoiseModule
 from denoise.training.optim import constant, cosine_with_warmup, step_decay
+from tests.helpers import CONF
 
 RED_SMALL = {"_target_": "denoise.models.rednet.REDNet", "depth": 10, "channels": 16, "in_channels": 3}
 
 
-def test_losses_by_name() -> None:
+def test_losses_by_spec() -> None:
+    """Every loss of conf/model/loss/ built from its spec, with the value it must give; a name that an older
+    checkpoint stored means the same loss; an unknown target or name is refused with the config key."""
     pred, target = torch.full((2, 1, 4, 4), 0.6), torch.full((2, 1, 4, 4), 0.5)
-    assert get_loss("l1")(pred, target).item() == pytest.approx(0.1, abs=1e-6)
-    assert get_loss("l2")(pred, target).item() == pytest.approx(0.01, abs=1e-6)
+    expected = {"l1": 0.1, "l2": 0.01, "charbonnier": math.sqrt(0.01 + 1e-6), "psnr": -20.0}  # psnr: MSE 0.01, 20 dB
+    for name, value in expected.items():
+        spec = OmegaConf.to_container(OmegaConf.load(CONF / "model" / "loss" / f"{name}.yaml"))
+        assert build(spec, kind="loss")(pred, target).item() == pytest.approx(value, abs=1e-4), name
+        assert build(loss_spec(name), kind="loss")(pred, target).item() == pytest.approx(value, abs=1e-4), name
     assert charbonnier(pred, target).item() == pytest.approx(math.sqrt(0.01 + 1e-6), abs=1e-6)
-    # PSNR loss is minus the PSNR: MSE 0.01 -> 20 dB -> loss -20
     assert psnr_loss(pred, target).item() == pytest.approx(-20.0, abs=1e-4)
-    with pytest.raises(ValueError, match=r"model\.loss='ssim' is unknown"):
-        get_loss("ssim")
+    eps = build({"_target_": "denoise.training.losses.CharbonnierLoss", "eps": 0.1}, kind="loss")
+    assert eps(pred, target).item() == pytest.approx(math.sqrt(0.01 + 0.01), abs=1e-6)
+    assert loss_spec(None) == {"_target_": "torch.nn.L1Loss"}
+    with pytest.raises(SpecError, match=r"model\.loss\._target_='denoise.training.losses.SSIMLoss' is not allowed"):
+        build({"_target_": "denoise.training.losses.SSIMLoss"}, what="model.loss", kind="loss")
+    with pytest.raises(SpecError, match=r"model\.loss='ssim' is not a loss: choose one with model/loss=<name>"):
+        loss_spec("ssim")
 
 
 def _optimizer() -> torch.optim.Optimizer:
@@ -101,7 +112,8 @@ def test_overfit_one_batch_raises_psnr() -> None:
     clean = torch.nn.functional.interpolate(torch.rand(8, 3, 8, 8), size=(32, 32), mode="bilinear")
     noisy = clean + 25 / 255 * torch.randn_like(clean)
     net = {**RED_SMALL, "channels": 32}
-    module = DenoiseModule(net=net, loss="l1", optimizer={"_target_": "torch.optim.Adam", "lr": 1e-3})
+    l1, adam = {"_target_": "torch.nn.L1Loss"}, {"_target_": "torch.optim.Adam", "lr": 1e-3}
+    module = DenoiseModule(net=net, loss=l1, optimizer=adam)
     optimizer = module.configure_optimizers()["optimizer"]
     with torch.no_grad():
         before = psnr(module(noisy), clean).mean().item()
@@ -120,8 +132,13 @@ def test_overfit_one_batch_raises_psnr() -> None:
 def test_hparams_are_plain_data() -> None:
     from omegaconf import OmegaConf
 
-    module = DenoiseModule(net=OmegaConf.create(RED_SMALL), loss="charbonnier")
+    charbonnier = OmegaConf.create({"_target_": "denoise.training.losses.CharbonnierLoss", "eps": 1e-3})
+    module = DenoiseModule(net=OmegaConf.create(RED_SMALL), loss=charbonnier)
     assert type(module.hparams["net"]) is dict and module.hparams["net"] == RED_SMALL
+    assert type(module.hparams["loss"]) is dict and module.hparams["loss"]["eps"] == 1e-3
+    old = DenoiseModule(net=RED_SMALL, loss="charbonnier")  # what a checkpoint of an earlier version stored
+    assert old.hparams["loss"] == {"_target_": "denoise.training.losses.CharbonnierLoss"}
+    assert type(old.loss_fn).__name__ == "CharbonnierLoss"
     assert module.hparams["optimizer"]["_target_"] == "torch.optim.Adam"
 
 

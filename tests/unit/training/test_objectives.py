@@ -143,13 +143,22 @@ def test_median_replacement_is_the_median_of_the_24_neighbours() -> None:
         Noise2Void(replacement="mean")
 
 
-def test_an_objective_by_name_or_spec() -> None:
-    from denoise.config.specs import build
-    from denoise.training.objectives import objective_spec
+def test_an_objective_by_its_spec_only() -> None:
+    """Every objective of conf/objective/ builds from its spec; None (a checkpoint from before objectives) is
+    supervised; a name is refused with the config group that chooses one."""
+    from omegaconf import OmegaConf
 
-    assert objective_spec("noise2noise") == {"_target_": "denoise.training.objectives.Noise2Noise"}
+    from denoise.config.specs import build, objective_spec
+    from tests.helpers import CONF
+
+    built = {}
+    for path in sorted((CONF / "objective").glob("*.yaml")):
+        spec = objective_spec(OmegaConf.to_container(OmegaConf.load(path)))
+        built[path.stem] = build(spec, what="model.objective", kind="objective")
+    assert {name: obj.name for name, obj in built.items()} == {name: name for name in built}
+    assert sorted(built) == ["neighbor2neighbor", "noise2noise", "noise2void", "supervised"]
     assert objective_spec(None) == {"_target_": "denoise.training.objectives.Supervised"}
     spec = {"_target_": "denoise.training.objectives.Noise2Void", "mask_ratio": 0.1}
     assert build(objective_spec(spec)).mask_ratio == 0.1
-    with pytest.raises(ValueError, match=r"model.objective='noise3noise': expected one of \['neighbor2neighbor'"):
-        objective_spec("noise3noise")
+    with pytest.raises(ValueError, match=r"model.objective='noise2noise' is not an objective: choose one with"):
+        objective_spec("noise2noise")

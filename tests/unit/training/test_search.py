@@ -11,7 +11,7 @@ import yaml
 
 from denoise.tasks import model_specs
 from denoise.training.search import width_choices, width_key
-from tests.helpers import ROOT, read_results
+from tests.helpers import CONF, ROOT, read_results
 
 
 def test_width_choices_halve_and_double_under_each_architecture_name() -> None:
@@ -69,19 +69,21 @@ def test_three_trials_then_resume_the_study(tmp_path: Path) -> None:
 
     (sweep_dir,) = list((logs / "train" / "multiruns").iterdir())
     for number, trial in enumerate(trials):
-        assert set(trial.params) == {"model.optimizer.lr", "data.batch_size", "model.loss", "model.net.channels"}
+        assert set(trial.params) == {"model.optimizer.lr", "data.batch_size", "model/loss", "model.net.channels"}
         assert 1e-4 <= trial.params["model.optimizer.lr"] <= 3e-3
         assert trial.params["data.batch_size"] in (8, 16, 32) and trial.params["model.net.channels"] in (
             8,
             16,
             32,
         )  # half, same, twice 16
-        assert trial.params["model.loss"] in ("l1", "l2", "charbonnier", "psnr")
+        assert trial.params["model/loss"] in ("l1", "l2", "charbonnier", "psnr")
         # each trial's value is the best val PSNR that its run reported
         assert trial.value == pytest.approx(read_results(sweep_dir / str(number))["val/psnr"])
         config = yaml.safe_load((sweep_dir / str(number) / ".hydra" / "config.yaml").read_text())
         assert config["data"]["batch_size"] == trial.params["data.batch_size"]
         assert config["model"]["net"]["channels"] == trial.params["model.net.channels"]
+        chosen = yaml.safe_load((CONF / "model" / "loss" / f"{trial.params['model/loss']}.yaml").read_text())
+        assert config["model"]["loss"] == chosen  # the loss the trial picked is the one its run trained with
     summary = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
     assert summary["best_value"] == pytest.approx(max(t.value for t in trials))
 
