@@ -44,6 +44,8 @@ def test_a_checkpoint_saved_before_the_move_loads_and_rebuilds_its_module() -> N
     module = DenoiseModule(**hparams)  # what Lightning's load_from_checkpoint does
     module.load_state_dict(ckpt["state_dict"])
     assert type(module.objective).__name__ == "Supervised"
+    assert hparams["loss"] == "l1"  # stored by name before losses were specs: the same loss, now by its spec
+    assert module.hparams["loss"] == {"_target_": "torch.nn.L1Loss"} and type(module.loss_fn) is torch.nn.L1Loss
     scheduler = build(hparams["scheduler"], kind="scheduler")  # _partial_: the schedule waiting for its optimizer
     assert callable(scheduler)
 
