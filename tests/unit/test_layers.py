@@ -1,6 +1,6 @@
-"""The import layers, checked by walking every module's imports: the ground floor (``denoise.data``,
-``denoise.models``) imports nothing above it, nothing imports the entry points, and only the tasks and the entry
-points know Hydra."""
+"""The import layers, checked by walking every module's imports: every package on its floor imports only the
+floors below it (the ground floor, ``denoise.data``, ``denoise.models`` and ``denoise.config``, nothing above
+it), nothing imports the entry points, and only the tasks and the entry points know Hydra."""
 
 from __future__ import annotations
 
@@ -13,11 +13,16 @@ from tests.helpers import ROOT
 
 PACKAGE = ROOT / "denoise"
 
-#: a module prefix -> the denoise modules it may import (anything else of denoise is an upward import)
-MAY_IMPORT = {
-    "denoise.models": ("denoise.models",),
-    "denoise.data": ("denoise.data",),
-}
+#: the whole stack, floor by floor: a module imports only its own package and the floors below it (the ground
+#: floor nothing of the suite but itself), so no import runs upward or sideways and no two packages form a circle
+FLOORS = {
+    "denoise.data": 1, "denoise.models": 1, "denoise.config": 1, "denoise.provenance": 1,
+    "denoise.inference": 2, "denoise.zoo": 2,
+    "denoise.evaluation": 3, "denoise.checkpoint": 3,
+    "denoise.training": 4, "denoise.eda": 4,
+    "denoise.tasks": 5,
+    "denoise.cli": 6,
+}  # fmt: skip
 #: modules that may import Hydra (the config machinery): the entry points, the jobs and the resolvers
 HYDRA_ALLOWED = ("denoise.cli", "denoise.tasks", "denoise.config.resolvers", "denoise.training.search")
 
@@ -59,13 +64,26 @@ def test_the_walk_sees_the_package() -> None:
     assert "denoise.tasks.compose" in _imports("denoise.tasks.training", MODULES["denoise.tasks.training"])
 
 
+def _room(module: str) -> str:
+    """The package (or loose module) of ``denoise`` that ``module`` belongs to."""
+    return ".".join(module.split(".")[:2])
+
+
+def test_every_room_has_a_floor() -> None:
+    rooms = {_room(module) for module in MODULES if module != "denoise"}
+    assert rooms == set(FLOORS), f"without a floor: {sorted(rooms - set(FLOORS))}, gone: {sorted(set(FLOORS) - rooms)}"
+
+
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_no_import_runs_upward(module: str) -> None:
-    imported = {name for name in _imports(module, MODULES[module]) if name == "denoise" or name.startswith("denoise.")}
-    for prefix, allowed in MAY_IMPORT.items():
-        if module == prefix or module.startswith(prefix + "."):
-            upward = sorted(n for n in imported if not n.startswith(allowed) and n != "denoise")
-            assert not upward, f"{module} (ground floor) imports {upward}"
+    imported = {name for name in _imports(module, MODULES[module]) if name.startswith("denoise.")}
+    if module != "denoise":  # the package's face (its version) sits above the house
+        room = _room(module)
+        wrong = sorted(
+            name for name in imported
+            if _room(name) != room and _room(name) in FLOORS and FLOORS[_room(name)] >= FLOORS[room]
+        )  # fmt: skip
+        assert not wrong, f"{module} (floor {FLOORS[room]}) imports {wrong}: not below it"
     if not module.startswith("denoise.cli"):
         assert not [n for n in imported if n.startswith("denoise.cli")], f"{module} imports an entry point"
     if not module.startswith(HYDRA_ALLOWED):
