@@ -45,9 +45,13 @@ class ManualDownloadError(FetchError):
     """An entry without a direct link: the message says where to download it by hand and where to put it."""
 
 
-def download(url: str, target: Path, sha256: str | None, size: int | None, progress: Progress | None = None) -> str:
+def download(
+    url: str, target: Path, sha256: str | None, size: int | None, progress: Progress | None = None,
+    max_bytes: int = MAX_BYTES, source: str = "catalog",
+) -> str:  # fmt: skip
     """``url`` into ``target``, resuming ``target.download`` where an earlier try stopped; returns the sha256.
-    The file lands only whole and matching (``sha256``/``size`` where known)."""
+    The file lands only whole and matching (``sha256``/``size`` where known; at most ``max_bytes`` without a size).
+    ``source``: whose checksum a mismatch names (the catalog's, the zoo's)."""
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         raise FetchError(f"{url}: only http(s) downloads")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +60,7 @@ def download(url: str, target: Path, sha256: str | None, size: int | None, progr
     if size is not None and have > size:
         partial.unlink()
         have = 0
-    limit = size if size is not None else MAX_BYTES
+    limit = size if size is not None else max_bytes
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
@@ -70,10 +74,13 @@ def download(url: str, target: Path, sha256: str | None, size: int | None, progr
                 for block in iter(lambda: response.read(1 << 20), b""):
                     have += len(block)
                     if have > limit:
-                        raise FetchError(f"{url} is larger than the {limit:,} bytes expected; refused")
+                        break
                     handle.write(block)
                     if progress:
                         progress(len(block))
+            if have > limit:  # not the file expected: no part worth resuming
+                partial.unlink()
+                raise FetchError(f"{url} is larger than the {limit:,} bytes expected; refused, nothing kept")
     except urllib.error.HTTPError as err:
         if err.code == 416 and have:  # nothing after what we have: the source holds no more
             partial.unlink()
@@ -99,7 +106,7 @@ def download(url: str, target: Path, sha256: str | None, size: int | None, progr
     digest = sha256_of(partial)
     if sha256 is not None and digest != sha256.lower():
         partial.unlink()
-        raise FetchError(f"{url}: sha256 {digest}, not the catalog's {sha256}; refused, nothing kept")
+        raise FetchError(f"{url}: sha256 {digest}, not the {source}'s {sha256}; refused, nothing kept")
     os.replace(partial, target)
     fsync_folder(target.parent)
     return digest

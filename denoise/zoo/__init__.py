@@ -9,17 +9,16 @@ whose weights are not trained yet keeps its recipe and says how to train it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from denoise.data.files import atomic_open, sha256_of
+from denoise.data.fetch import FetchError, download
+from denoise.data.files import sha256_of
 
 PREFIX = "zoo:"
 #: the index shipped with the package; ``DENOISE_ZOO`` names another (a team's own zoo)
@@ -87,26 +86,14 @@ def sha256(path: Path) -> str:
 
 
 def _download(url: str, expected: str, target: Path, name: str) -> Path:
-    """``url`` into ``target`` once, through a temporary file beside it that becomes the target only if its sha256
-    is right; at most :data:`MAX_DOWNLOAD_BYTES`."""
+    """``url`` into ``target`` once by denoise-data's download (resumable; the file becomes the target only whole
+    and with the right sha256; at most :data:`MAX_DOWNLOAD_BYTES`)."""
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         raise ZooError(f"{PREFIX}{name}: its url {url!r} is not http(s)")
-    digest, size = hashlib.sha256(), 0
-    try:  # denoise.data.files.atomic_open: the file becomes the target only if the block ends without an error
-        with urllib.request.urlopen(url, timeout=60) as response, atomic_open(target) as handle:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                size += len(block)
-                if size > MAX_DOWNLOAD_BYTES:
-                    raise ZooError(f"{PREFIX}{name}: {url} is larger than {MAX_DOWNLOAD_BYTES >> 20} MB; refused")
-                digest.update(block)
-                handle.write(block)
-            if digest.hexdigest() != expected:
-                raise ZooError(
-                    f"{PREFIX}{name}: the file at {url} has sha256 {digest.hexdigest()}, not the zoo's {expected}; "
-                    "refused (not cached)"
-                )
-    except OSError as err:
-        raise ZooError(f"{PREFIX}{name}: could not download {url}: {err}") from err
+    try:
+        download(url, target, expected, None, max_bytes=MAX_DOWNLOAD_BYTES, source="zoo")
+    except FetchError as err:
+        raise ZooError(f"{PREFIX}{name}: {err}") from err
     return target
 
 

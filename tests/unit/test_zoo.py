@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import shutil
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,9 +83,31 @@ def test_a_url_entry_is_downloaded_once_and_verified(my_zoo: dict, server: tuple
 
 
 def test_a_mismatching_download_is_refused_and_not_kept(my_zoo: dict, tmp_path: Path) -> None:
-    with pytest.raises(zoo.ZooError, match=r"zoo:tampered: the file at .* has sha256 [0-9a-f]{64}, not the zoo's 0+"):
+    with pytest.raises(zoo.ZooError, match=r"zoo:tampered: http://.*: sha256 [0-9a-f]{64}, not the zoo's 0+; refused"):
         zoo.resolve("zoo:tampered")
-    assert not list((tmp_path / "cache").rglob("*.ckpt")) and not list((tmp_path / "cache").rglob("*.part"))
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]  # neither the weights nor a part
+
+
+def test_a_zoo_download_is_bounded_and_resumes(my_zoo: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The zoo downloads through denoise-data's download: a file over the zoo's limit is refused with nothing kept,
+    and a part left by an interrupted download is resumed (the rest asked for by an HTTP Range), not started over."""
+    limit = zoo.MAX_DOWNLOAD_BYTES
+    monkeypatch.setattr(zoo, "MAX_DOWNLOAD_BYTES", 100)
+    with pytest.raises(zoo.ZooError, match=r"zoo:remote: http://.*red\.ckpt is larger than the 100 bytes expected"):
+        zoo.resolve("zoo:remote")
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    monkeypatch.setattr(zoo, "MAX_DOWNLOAD_BYTES", limit)
+    digest = my_zoo["remote"]["sha256"]
+    target = zoo.cache_dir() / f"remote-{digest[:12]}.ckpt"
+    whole = (tmp_path / "www" / "red.ckpt").read_bytes()
+    target.with_name(target.name + ".download").write_bytes(whole[:1000])  # what an interrupted try left
+    ranges: list[str | None] = []
+    real_urlopen = urllib.request.urlopen
+    monkeypatch.setattr(
+        urllib.request, "urlopen", lambda req, **kw: ranges.append(req.get_header("Range")) or real_urlopen(req, **kw)
+    )
+    assert zoo.resolve("zoo:remote") == target and target.read_bytes() == whole
+    assert ranges == ["bytes=1000-"]
 
 
 def test_untrained_and_unknown_names_say_what_to_do(my_zoo: dict) -> None:
