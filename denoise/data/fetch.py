@@ -21,6 +21,7 @@ import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from denoise.data.catalog import (
     CatalogError,
@@ -70,17 +71,7 @@ def download(
             promised = have + int(length) if length and length.isdigit() else None  # what the server says it sends
             if progress and have:
                 progress(have)
-            with partial.open("ab" if have else "wb") as handle:
-                for block in iter(lambda: response.read(1 << 20), b""):
-                    have += len(block)
-                    if have > limit:
-                        break
-                    handle.write(block)
-                    if progress:
-                        progress(len(block))
-            if have > limit:  # not the file expected: no part worth resuming
-                partial.unlink()
-                raise FetchError(f"{url} is larger than the {limit:,} bytes expected; refused, nothing kept")
+            have = _append(response, partial, have, limit, progress, url)
     except urllib.error.HTTPError as err:
         if err.code == 416 and have:  # nothing after what we have: the source holds no more
             partial.unlink()
@@ -94,8 +85,8 @@ def download(
             partial.unlink(missing_ok=True)
             raise FetchError(f"{url}: could not download ({type(err).__name__}: {err}); check the network") from None
         raise FetchError(
-            f"{url}: the download stopped after {have:,} bytes ({type(err).__name__}: {err}); the part is kept in "
-            f"{partial}: run the same command again to resume"
+            f"{url}: the download stopped after {partial.stat().st_size:,} bytes ({type(err).__name__}: {err}); the "
+            f"part is kept in {partial}: run the same command again to resume"
         ) from None
     if (size is not None and have < size) or (promised is not None and have < promised):
         size = size if size is not None else promised
@@ -110,6 +101,23 @@ def download(
     os.replace(partial, target)
     fsync_folder(target.parent)
     return digest
+
+
+def _append(response: Any, partial: Path, have: int, limit: int, progress: Progress | None, url: str) -> int:
+    """The response's body appended to ``partial``, which holds ``have`` bytes; the bytes it holds after. A body
+    past ``limit`` is not the file expected: refused, and the part removed (nothing worth resuming)."""
+    with partial.open("ab" if have else "wb") as handle:
+        for block in iter(lambda: response.read(1 << 20), b""):
+            have += len(block)
+            if have > limit:
+                break
+            handle.write(block)
+            if progress:
+                progress(len(block))
+    if have > limit:
+        partial.unlink()
+        raise FetchError(f"{url} is larger than the {limit:,} bytes expected; refused, nothing kept")
+    return have
 
 
 def _safe_member(name: str, archive: Path) -> PurePosixPath:
