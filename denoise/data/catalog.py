@@ -84,13 +84,18 @@ def manual_text(entry: Entry, data_dir: Path) -> str:
     )
 
 
+def url_file_name(url: str) -> str:
+    """The name a download from ``url`` lands under: the last part of its path."""
+    return PurePosixPath(urllib.parse.urlsplit(url).path).name
+
+
 def present(entry: Entry, data_dir: Path) -> bool:
     """Whether the entry is in place: every file of a ``files`` entry, else a non-empty target."""
     folder = data_dir / entry.target
     if entry.kind == "files":
         return all((folder / name).is_file() for name in entry.spec["files"])
     if entry.kind == "file":
-        return (folder / PurePosixPath(urllib.parse.urlsplit(entry.spec["file"]["url"]).path).name).is_file()
+        return (folder / url_file_name(entry.spec["file"]["url"])).is_file()
     return folder.is_dir() and any(folder.iterdir())
 
 

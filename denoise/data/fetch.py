@@ -28,6 +28,7 @@ from denoise.data.catalog import (
     Entry,
     catalog,
     manual_text,
+    url_file_name,
 )
 from denoise.data.files import atomic_open, fsync_folder, sha256_of
 
@@ -54,7 +55,7 @@ def download(
     The file lands only whole and matching (``sha256``/``size`` where known; at most ``max_bytes`` without a size).
     ``source``: whose checksum a mismatch names (the catalog's, the zoo's)."""
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise FetchError(f"{url}: only http(s) downloads")
+        raise FetchError(f"its url {url!r} is not http(s)")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + DOWNLOAD_SUFFIX)
     have = partial.stat().st_size if partial.is_file() else 0
@@ -189,7 +190,7 @@ def get(entry: Entry, data_dir: Path, unverified: bool = False, progress: Progre
     if entry.kind == "manual":
         raise ManualDownloadError(manual_text(entry, data_dir))
     if entry.kind == "files":
-        done, fetched = [], 0
+        fetched = 0
         base = str(entry.spec["base_url"])
         for name, (size, sha256) in entry.spec["files"].items():
             target = folder / str(name)
@@ -199,8 +200,7 @@ def get(entry: Entry, data_dir: Path, unverified: bool = False, progress: Progre
                 continue
             download(base + urllib.parse.quote(str(name)), target, sha256, int(size), progress)
             fetched += 1
-        done.append(f"{entry.name}: {len(entry.spec['files'])} files in {folder} ({fetched} fetched, sha256 checked)")
-        return done
+        return [f"{entry.name}: {len(entry.spec['files'])} files in {folder} ({fetched} fetched, sha256 checked)"]
     source = entry.spec[entry.kind]
     sha256 = source.get("sha256")
     if sha256 is None and not unverified:
@@ -209,7 +209,7 @@ def get(entry: Entry, data_dir: Path, unverified: bool = False, progress: Progre
             "with --unverified (its sha256 is printed, to pin in a catalog of your own)"
         )
     size = None if source.get("bytes") is None else int(source["bytes"])
-    file_name = PurePosixPath(urllib.parse.urlsplit(source["url"]).path).name
+    file_name = url_file_name(source["url"])
     if entry.kind == "file":
         digest = download(source["url"], folder / file_name, sha256, size, progress)
         return [f"{entry.name}: {folder / file_name} (sha256 {digest}{'' if sha256 else ', unverified'})"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +85,8 @@ def sha256(path: Path) -> str:
 
 
 def _download(url: str, expected: str, target: Path, name: str) -> Path:
-    """``url`` into ``target`` once by denoise-data's download (resumable; the file becomes the target only whole
-    and with the right sha256; at most :data:`MAX_DOWNLOAD_BYTES`)."""
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise ZooError(f"{PREFIX}{name}: its url {url!r} is not http(s)")
+    """``url`` into ``target`` once by denoise-data's download (http(s) only, resumable; the file becomes the
+    target only whole and with the right sha256; at most :data:`MAX_DOWNLOAD_BYTES`)."""
     try:
         download(url, target, expected, None, max_bytes=MAX_DOWNLOAD_BYTES, source="zoo")
     except FetchError as err:
