@@ -133,8 +133,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if not comparison.per_image:
         raise ValueError("the test split is empty")
     rows = summary_rows(comparison, setup.methods)
-    results = evaluation_results(setup, comparison, rows, convention, setup.settings, out)
-    text = title(setup, rows, convention, setup.settings)
+    results = evaluation_results(setup, comparison, rows, convention, out)
+    text = title(setup, rows, convention)
     pictures = write_tables_and_pictures(out, rows, comparison, text, convention)
     submissions = []
     for model in setup.models:
@@ -175,17 +175,17 @@ def prepare(cfg: DictConfig) -> Setup:
     return Setup(datamodule, device, names, models, methods, sigma, loggers, settings)
 
 
-def title(setup: Setup, rows: list[dict[str, Any]], convention: Convention, settings: Inference) -> str:
+def title(setup: Setup, rows: list[dict[str, Any]], convention: Convention) -> str:
     sigma_text = "estimated per image" if setup.sigma is None else f"{setup.sigma * 255:g}/255"
     text = f"{len(setup.methods)} methods on {rows[0]['images']} test images (filter sigma: {sigma_text}; "
     text += f"{convention.describe()})"
-    if setup.models and settings.precision != "fp32":
-        text += f"; networks run in {settings.precision}"
+    if setup.models and setup.settings.precision != "fp32":
+        text += f"; networks run in {setup.settings.precision}"
     return text
 
 
 def evaluation_results(setup: Setup, comparison: Comparison, rows: list[dict[str, Any]], convention: Convention,
-                       settings: Inference, out: Path) -> dict[str, Any]:  # fmt: skip
+                       out: Path) -> dict[str, Any]:  # fmt: skip
     """evaluate.py's results.json, in the one schema (:func:`denoise.tasks.results.run_record`): every method's
     scores, each dataset's where there are several, and with one network its scores as train.py writes them."""
     per_image, models = comparison.per_image, setup.models
@@ -203,7 +203,7 @@ def evaluation_results(setup: Setup, comparison: Comparison, rows: list[dict[str
             test_scores.update({f"test/{dataset}/{k}": v for k, v in scores[only].items()})
         single = {"method": only, "ckpt_path": models[0].source}
     results = run_record(
-        out, asdict(convention), settings.precision, device_name(setup.device), test_scores,
+        out, asdict(convention), setup.settings.precision, device_name(setup.device), test_scores,
         one_network=len(models) == 1, images=rows[0]["images"],
         noisy={"psnr": rows[0]["psnr"], "ssim": rows[0]["ssim"]},
         methods={row["method"]: {k: v for k, v in row.items() if k != "method"} for row in rows[1:]},
