@@ -181,5 +181,52 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if "://" in str(path) and not str(path).startswith("file://"):  # remote storage: fsspec's own transaction
             super().save_checkpoint(checkpoint, path)
             return
-        with atomic_open(Path(str(path).removeprefix("file://")), "wb") as handle:
-            torch.save(checkpoint, handle)
+        target = Path(str(path).removeprefix("file://"))
+        writer: _RecordingWriter | None = None
+        try:
+            with atomic_open(target, "wb") as handle:
+                writer = _RecordingWriter(handle)
+                torch.save(checkpoint, writer)
+        except (RuntimeError, OSError) as err:  # torch reports the writer's OSError as "unexpected pos"
+            raise _save_error(target, (writer.error if writer is not None else None) or err) from None
+
+
+class _RecordingWriter:
+    """A file handle for ``torch.save`` that keeps the OSError of a failed write (a full disk, a quota), which torch
+    itself turns into ``RuntimeError: [enforce fail at inline_container.cc] unexpected pos``."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle, self.error, self.written = handle, None, 0
+
+    def write(self, data: bytes) -> int:
+        try:
+            count = self.handle.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+        self.written += len(data)
+        return count
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+def _save_error(target: Path, err: BaseException) -> BaseException:
+    """A failed checkpoint save as one line that names the folder, the free space and what is kept."""
+    import errno
+    import shutil
+
+    if not isinstance(err, OSError):
+        return err
+    try:
+        free = f"{shutil.disk_usage(target.parent).free / 2**20:,.1f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    full = err.errno in (errno.ENOSPC, errno.EDQUOT)
+    what = "the disk is full" if full else (err.strerror or str(err))
+    error = OSError(
+        f"cannot save the checkpoint {target}: {what} ({target.parent}: {free}); the previous checkpoint there is "
+        "kept whole. Free space (or move paths.log_dir) and resume with ckpt_path=last"
+    )
+    error.errno = err.errno
+    return error

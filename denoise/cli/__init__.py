@@ -56,8 +56,9 @@ def to_log_file(err: BaseException, message: str = "%s") -> list[logging.FileHan
 
 
 def one_line_error(err: BaseException) -> None:
-    """``err``'s message on stderr, its traceback in the run's log file (Hydra's file handler) only."""
-    files = to_log_file(err)
+    """``err``'s message on stderr, its traceback in the run's log file (Hydra's file handler) only: a run refused
+    before its checks passed has no log file (it writes nothing)."""
+    files = [handler for handler in to_log_file(err) if getattr(handler, "held", None) is None]
     print(f"error: {err}", file=sys.stderr)
     if files:
         print(f"(the traceback is in {files[0].baseFilename})", file=sys.stderr)
@@ -84,19 +85,29 @@ def hydra_command(config_name: str, job_path: str) -> Callable[[], Any]:
 
     @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)
     def command(cfg: Any) -> Any:
+        from denoise.tasks.rundir import admit_run, hold_run, refuse_run
+
         module, _, function = job_path.partition(":")
         job = getattr(importlib.import_module(module), function)
+        hold_run(cfg)  # nothing is written into the run directory until the job's checks pass (admit_run)
         try:
-            return job(cfg)
+            result = job(cfg)
         except USER_ERRORS as err:
+            refuse_run()  # refused before its checks passed: no .hydra/, no log file, no empty folder
             if HydraConfig.get().mode != RunMode.RUN:  # a sweep's job: the launcher reports it
                 to_log_file(err, "the run failed: %s")
                 raise
             one_line_error(err)
             raise SystemExit(2) from None
-        except (Exception, KeyboardInterrupt) as err:  # Hydra shows it on the terminal; the log file keeps it too
+        except Exception as err:  # a fault of the suite: Hydra shows it, and the run's log file keeps it
+            admit_run()
             to_log_file(err, "the run failed: %r")
             raise
+        except KeyboardInterrupt as err:
+            to_log_file(err, "the run failed: %r")
+            raise
+        admit_run()  # a job with nothing that could refuse it
+        return result
 
     def main() -> Any:
         if "--version" in sys.argv[1:]:

@@ -61,23 +61,37 @@ def cpu_ms(spec: dict[str, Any], name: str, size: int, channels: int, repeats: i
     return 1000 * statistics.median(times)
 
 
-def show_zoo(as_json: bool) -> None:
-    """The zoo's cards: network, recipe, weights, the scores they reproduce and the papers' numbers."""
+def _pairs(value: Any) -> str:
+    """A card's scores or paper numbers as ``key value, ...`` (a malformed field as it is written)."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
+    return "-" if value in (None, "") else str(value)
+
+
+def show_zoo(as_json: bool) -> int:
+    """The zoo's cards: network, recipe, weights, the scores they reproduce and the papers' numbers; a zoo index
+    that cannot be read is one line naming it (exit status 2)."""
+    import sys
+
     from denoise import zoo
 
-    cards = zoo.entries()
+    try:
+        cards = zoo.entries()
+    except zoo.ZooError as err:
+        print(f"denoise-models: error: {err}", file=sys.stderr)
+        return 2
     if as_json:
-        print(json.dumps(cards, indent=2))
-        return
+        print(json.dumps(cards, indent=2, default=str))
+        return 0
     table = Table(title=f"the model zoo ({zoo.index_path()}): evaluate.py ckpt_path=zoo:<name>")
     for column in ("name", "network", "recipe", "weights", "scores (dB)", "paper (dB)"):
         table.add_column(column)
     for name, card in cards.items():
         weights = card.get("file") or card.get("url") or "not trained yet"
-        scores = ", ".join(f"{k} {v}" for k, v in (card.get("scores") or {}).items()) or "-"
-        paper = ", ".join(f"{k} {v}" for k, v in (card.get("paper") or {}).items()) or "-"
-        table.add_row(name, str(card.get("network", "")), str(card.get("recipe", "")), weights, scores, paper)
+        network, recipe = str(card.get("network", "")), str(card.get("recipe", ""))
+        table.add_row(name, network, recipe, str(weights), _pairs(card.get("scores")), _pairs(card.get("paper")))
     Console().print(table)
+    return 0
 
 
 def main() -> None:
@@ -91,8 +105,7 @@ def main() -> None:
     parser.add_argument("--zoo", action="store_true", help="list the model zoo's entries and their scores instead")
     args = parser.parse_args()
     if args.zoo:
-        show_zoo(args.json)
-        return
+        raise SystemExit(show_zoo(args.json))
     if not (args.conf / "model").is_dir():
         parser.error(f"--conf {args.conf}: no model/ folder there (expected the repository's conf/)")
     import torch

@@ -14,6 +14,17 @@ from denoise.cli import add_version
 EVAL_PRECISIONS = ("fp32", "bf16", "fp16")
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (a limit of 0 or -5 pixels means nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number (expected >= 1)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="denoise-predict",
@@ -54,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="replace files already in -o (default: refuse)")
     parser.add_argument(
         "--max-pixels",
-        type=int,
+        type=positive_int,
         help="refuse images above this many pixels, read from their headers before decoding (default 150 million; "
         "DENOISE_MAX_PIXELS sets it for every command)",
     )

@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from denoise.config.budget import sized_build
+
 #: every target a spec may name, by kind: the suite's networks, the optimizers, its LR schedules, objectives
 #: and filters. A new architecture is added here (and to conf/model/) to be buildable.
 _NETWORKS = ("autoencoder.ConvAutoencoder", "dncnn.DnCNN", "drunet.DRUNet", "ffdnet.FFDNet", "mwcnn.MWCNN",
@@ -204,4 +206,6 @@ def build(spec: Mapping[str, Any], *args: Any, what: str = "spec", kind: str | N
     params = arguments(spec, what)
     if partial:
         return functools.partial(target, *args, **params, **extra)
+    if kind == "network":
+        return sized_build(target, what, spec["_target_"], *args, **params, **extra)
     return target(*args, **params, **extra)

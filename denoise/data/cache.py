@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,23 +27,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.utils.data import Dataset
 
-from denoise.data.files import fsync_folder, write_text
-from denoise.data.io import array2tensor, image_size, read_raw, to_channels
-from denoise.data.pairs import ImagePair, aligned
+from denoise.data.files import fsync_folder, left_by_dead_process, owner_tag, write_text
+from denoise.data.interrupt import interruptible
+from denoise.data.io import array2tensor
+from denoise.data.pairs import ImagePair
 from denoise.data.sampling import sample_generator
+from denoise.data.store_build import bit_depth, plan_layout, write_patches
 from denoise.data.transforms import crop, dihedral_view, random_crop_box
 
 log = logging.getLogger(__name__)
 STORE_VERSION = 1
-
-
-def grid(length: int, size: int, stride: int) -> list[int]:
-    """Crop starts along one axis: every ``stride``, plus one flush with the end (none when ``length < size``)."""
-    starts = list(range(0, length - size + 1, stride))
-    return [*starts, length - size] if starts and starts[-1] != length - size else starts
 
 
 def store_key(
@@ -58,35 +54,6 @@ def store_key(
             stat = Path(path).stat()
             digest.update(f"{pair.name}|{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
-
-
-def _bit_depth(path: Path) -> int:
-    """8 or 16, from the PNG header's bit-depth byte (JPEG and BMP are 8-bit; TIFFs are decoded)."""
-    suffix = path.suffix.lower()
-    if suffix == ".png":
-        with path.open("rb") as handle:
-            header = handle.read(25)
-        return 16 if len(header) == 25 and header[24] == 16 else 8
-    if suffix in {".tif", ".tiff"}:
-        return 16 if read_raw(path).dtype == np.uint16 else 8
-    return 8
-
-
-def _load_raw(
-    pair: ImagePair, channels: int, dtype: np.dtype, partner: Path | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The pair (and the partner shot, cropped to their common size) at the store's depth: uint8 as stored, or
-    uint16 (8-bit sources scaled by 257, exact)."""
-    images = aligned(pair, [to_channels(read_raw(p), channels, p) for p in (pair.noisy, *pair.clean)])
-    if partner is not None:  # another shot of the scene: a few pixels of size may differ (RENOIR)
-        second = to_channels(read_raw(partner), channels, partner)
-        height, width = (min(images[0].shape[i], second.shape[i]) for i in (0, 1))
-        images = [image[:height, :width] for image in (*images, second)]
-    if dtype == np.uint16:
-        images = [i.astype(np.uint16) * 257 if i.dtype == np.uint8 else i for i in images]
-    sources = images[1:-1] if partner is not None else images[1:]
-    clean = sources[0].astype(dtype) if len(sources) == 1 else np.round(np.mean(sources, axis=0)).astype(dtype)
-    return images[0].astype(dtype), clean, images[-1].astype(dtype) if partner is not None else None
 
 
 class CorruptStoreError(ValueError):
@@ -161,6 +128,9 @@ class PatchStore:
         adds each sub-image's window of one of them, the first (the next shot of the scene), for Noise2Noise."""
         if not pairs:
             raise ValueError(f"{name}: no training pairs to put in a patch store")
+        if not STORE_NAME.match(name):
+            expected = "expected a plain name (letters, digits, '.', '_', '-')"
+            raise ValueError(f"data.datasets: the name {name!r} names a patch store folder; {expected}")
         partners = {pair.noisy: scene_mates[pair.noisy][0] for pair in pairs} if scene_mates is not None else None
         key = store_key(pairs, size, stride, channels, partners)
         folder = Path(cache_dir).expanduser() / f"{name}-{key}"
@@ -170,20 +140,16 @@ class PatchStore:
             except CorruptStoreError as err:  # derived data: rebuilt, never trained on
                 log.warning("%s; rebuilding it", err)
                 shutil.rmtree(folder, ignore_errors=True)
-        layout = plan_layout(pairs, partners, size, stride, name)
-        eight_bit = all(len(p.clean) == 1 for p in pairs) and all(
-            _bit_depth(path) == 8 for p in pairs for path in (p.noisy, *p.clean)
-        )
-        dtype = np.dtype(np.uint8 if eight_bit else np.uint16)
-        temporary = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+        remove_stale_builds(folder.parent)
+        temporary = folder.with_name(f"{folder.name}{TEMPORARY}{owner_tag()}")
         shutil.rmtree(temporary, ignore_errors=True)
         temporary.mkdir(parents=True)
-        names = ("noisy", "clean", "noisy2") if partners else ("noisy", "clean")
-        entries = write_patches(temporary, layout, names, partners, size, channels, dtype, name, progress)
-        index = {"version": STORE_VERSION, "key": key, "size": size, "stride": stride, "channels": channels,
-                 "dtype": dtype.name, "patches": sum(len(boxes) for _, boxes in layout), "pairs": entries,
-                 "second_noisy": partners is not None}  # fmt: skip
-        write_text(temporary / "index.json", json.dumps(index, indent=1))
+        try:
+            with interruptible(f"the build of the patch store {folder}"):
+                write_store(temporary, pairs, partners, key, size, stride, channels, name, progress)
+        except BaseException:  # a signal, a full disk, a bad file: the half-made store is removed, never kept
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
         try:
             temporary.rename(folder)
         except OSError:  # another process finished the same store first
@@ -192,61 +158,48 @@ class PatchStore:
         return cls(folder)
 
 
-Layout = list[tuple[ImagePair, list[tuple[int, int]]]]
+#: a store's name is a folder name: the dataset's name in data.datasets
+STORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+#: a store being built is ``<name>-<key>.tmp-<host>.<pid>`` until it is renamed into place
+TEMPORARY = ".tmp-"
 
 
-def plan_layout(pairs: Sequence[ImagePair], partners: Mapping[Path, Path] | None, size: int, stride: int,
-                name: str) -> Layout:  # fmt: skip
-    """Each pair's sub-image windows (on the grid of its smallest file); pairs smaller than a window, all named in
-    one error with the largest size that fits."""
-    layout, too_small = [], []
-    for pair in pairs:
-        files = (pair.noisy, *pair.clean, *([partners[pair.noisy]] if partners else []))
-        sizes = [image_size(p) for p in files]
-        height, width = min(s[0] for s in sizes), min(s[1] for s in sizes)
-        boxes = [(t, left) for t in grid(height, size, stride) for left in grid(width, size, stride)]
-        if not boxes:
-            too_small.append((pair, height, width))
-        layout.append((pair, boxes))
-    if too_small:
-        smallest = min(min(h, w) for _, h, w in too_small)
-        listed = ", ".join(f"{pair.noisy} ({h}x{w})" for pair, h, w in too_small[:10])
-        more = f" and {len(too_small) - 10} more" if len(too_small) > 10 else ""
-        raise ValueError(
-            f"data.store.size={size} is larger than {len(too_small)} training pair(s) of {name}: {listed}{more}; "
-            f"set data.store.size to at most {smallest} (and data.patch_size no larger), or "
-            "data.store.enabled=false"
-        )
-    return layout
+def remove_stale_builds(cache_dir: Path) -> list[Path]:
+    """Remove the half-built stores that killed processes of this host left in ``cache_dir`` (never a live
+    process's, nor another host's); returns the removed."""
+    removed = []
+    for path in sorted(cache_dir.glob(f"*{TEMPORARY}*")) if cache_dir.is_dir() else []:
+        if path.is_dir() and left_by_dead_process(path.name.rpartition(TEMPORARY)[2]):
+            shutil.rmtree(path, ignore_errors=True)
+            log.info("Removed %s, a patch store whose build was killed", path)
+            removed.append(path)
+    return removed
 
 
-def write_patches(
-    folder: Path, layout: Layout, names: Sequence[str], partners: Mapping[Path, Path] | None, size: int,
-    channels: int, dtype: np.dtype, name: str, progress: bool,
-) -> list[dict[str, Any]]:  # fmt: skip
-    """Every window of every pair into one memory-mapped ``.npy`` per image kind, fsynced; the index's entries."""
-    shape = (sum(len(boxes) for _, boxes in layout), size, size, channels)
-    outputs = [np.lib.format.open_memmap(folder / f"{n}.npy", "w+", dtype=dtype, shape=shape) for n in names]
-    entries, position = [], 0
-    columns = [TextColumn(f"[bold]patch store {name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    with Progress(*columns, disable=not progress) as bar:
-        task = bar.add_task("pairs", total=len(layout))
-        for pair, boxes in layout:
-            images = _load_raw(pair, channels, dtype, partners[pair.noisy] if partners else None)
-            for top, left in boxes:
-                for output, image in zip(outputs, images, strict=False):
-                    output[position] = crop(image, top, left, size)
-                position += 1
-            entries.append({"name": pair.name, "dataset": pair.dataset, "first": position - len(boxes),
-                            "count": len(boxes)})  # fmt: skip
-            bar.advance(task)
-    for output in outputs:
-        output.flush()
-    del outputs
-    for kind in names:  # on disk before the folder is renamed into place: a store is whole or absent
-        with open(folder / f"{kind}.npy", "rb+") as handle:
-            os.fsync(handle.fileno())
-    return entries
+def write_store(
+    folder: Path,
+    pairs: Sequence[ImagePair],
+    partners: Mapping[Path, Path] | None,
+    key: str,
+    size: int,
+    stride: int,
+    channels: int,
+    name: str,
+    progress: bool,
+) -> None:
+    """Every pair's sub-images and the index into ``folder`` (uint8 when every source is 8-bit with one clean file,
+    else uint16)."""
+    layout = plan_layout(pairs, partners, size, stride, name)
+    eight_bit = all(len(p.clean) == 1 for p in pairs) and all(
+        bit_depth(path) == 8 for p in pairs for path in (p.noisy, *p.clean)
+    )
+    dtype = np.dtype(np.uint8 if eight_bit else np.uint16)
+    names = ("noisy", "clean", "noisy2") if partners else ("noisy", "clean")
+    entries = write_patches(folder, layout, names, partners, size, channels, dtype, name, progress)
+    index = {"version": STORE_VERSION, "key": key, "size": size, "stride": stride, "channels": channels,
+             "dtype": dtype.name, "patches": sum(len(boxes) for _, boxes in layout), "pairs": entries,
+             "second_noisy": partners is not None}  # fmt: skip
+    write_text(folder / "index.json", json.dumps(index, indent=1))
 
 
 def _tensor(patch: np.ndarray) -> torch.Tensor:

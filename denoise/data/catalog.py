@@ -22,6 +22,10 @@ class CatalogError(ValueError):
     """A catalog that cannot be read, or an entry that is not one of its kinds."""
 
 
+class FetchError(CatalogError):
+    """A download that failed, or a file or archive that does not match the catalog."""
+
+
 @dataclass(frozen=True)
 class Entry:
     """One catalog entry: what it is, its terms, where it is published, and where it lands."""
@@ -43,6 +47,19 @@ class Entry:
         return None
 
 
+def escapes(name: str) -> bool:
+    """Whether a name read from a file (a catalog's file or target, an archive member) would land outside the
+    folder it is joined to: empty, absolute, a drive or a backslash path, a ``..`` part, a NUL."""
+    return (
+        not name
+        or PurePosixPath(name).is_absolute()
+        or ".." in PurePosixPath(name).parts
+        or "\\" in name
+        or "\x00" in name
+        or re.match(r"^[A-Za-z]:", name) is not None
+    )
+
+
 def catalog_path() -> Path:
     return Path(os.environ.get(CATALOG_ENV, CATALOG)).expanduser()
 
@@ -60,9 +77,15 @@ def catalog() -> dict[str, Entry]:
         if len(kinds) != 1 or not re.match(r"^[a-z0-9][a-z0-9_]*$", str(name)):
             raise CatalogError(f"{path}: entry {name!r} needs exactly one of files/archive/file/manual")
         target = str(spec.get("target", f"{name}/"))
-        if PurePosixPath(target).is_absolute() or ".." in PurePosixPath(target).parts:
+        if escapes(target):
             raise CatalogError(
                 f"{path}: entry {name!r} has target {target!r}: expected a folder inside the data folder"
+            )
+        outside = [file for file in (spec.get("files") or {}) if escapes(str(file))]
+        if outside:
+            raise CatalogError(
+                f"{path}: entry {name!r} names the file {outside[0]!r}, which would land outside its folder "
+                f"{target}: expected plain names inside it (no absolute path, no '..'); the catalog is refused"
             )
         entries[str(name)] = Entry(str(name), str(spec.get("what", "")), str(spec.get("terms", "")),
                                    str(spec.get("page", "")), target, kinds[0], dict(spec))  # fmt: skip

@@ -10,19 +10,20 @@ a 2-process test scores exactly what a 1-process test does.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from denoise.data.files import files_fingerprint
 from denoise.data.io import ImageReadError, verify_image
 from denoise.data.layout import Benchmark
 from denoise.data.noise import NoiseModel
 from denoise.data.pairs import PairSample
-from denoise.data.sampling import EpochSampler, LazyStartLoader, PaddedToWorld, distributed_world
+from denoise.data.sampling import EpochSampler, LazyStartLoader, PaddedToWorld, available_cores, distributed_world
 from denoise.data.transforms import augment_batch
 
 #: ``data.num_workers: auto`` on a GPU: one loader process per core a device has, less one, at most this many
@@ -45,13 +46,6 @@ def size_or_problem(path, problems: list[str]) -> tuple[int, int] | None:
         return None
 
 
-def available_cores() -> int:
-    """The cores this process may run on (the SLURM/cgroup allotment, not the whole machine's count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 class DenoiseDataModule(L.LightningDataModule):
     """Base of every dataset's module: subclasses implement :meth:`build_split`, :meth:`input_problems` and the
     pair stream (:meth:`pair_count`, :meth:`iter_pairs`); the rest of the suite uses only these methods."""
@@ -71,7 +65,9 @@ class DenoiseDataModule(L.LightningDataModule):
         grayscale: bool = False,
         gpu_augment: bool = False,
         mixup_alpha: float = 0.0,
+        allow_changed: bool = False,
     ) -> None:
+        """``allow_changed``: a resume may continue on training files other than its checkpoint's (else refused)."""
         super().__init__()
         expected = 1 if grayscale else 3
         if channels != expected:
@@ -88,6 +84,8 @@ class DenoiseDataModule(L.LightningDataModule):
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.channels, self.grayscale = channels, grayscale
         self.gpu_augment, self.mixup_alpha = gpu_augment, mixup_alpha
+        self.allow_changed = allow_changed
+        self._fingerprint: dict[str, Any] | None = None
         # the run's seed (seed_everything ran before the datamodule is built): training samples derive from it
         self.run_seed = torch.initial_seed()
         self._geometric: Any = None
@@ -124,6 +122,19 @@ class DenoiseDataModule(L.LightningDataModule):
             f"model.objective={objective} needs {needed}, which {type(self).__name__} does not have; "
             "objective=neighbor2neighbor or objective=noise2void learn from single noisy images"
         )
+
+    def training_files(self) -> list[Path]:
+        """Every file the train split reads."""
+        raise NotImplementedError
+
+    def training_fingerprint(self) -> dict[str, Any]:
+        """:func:`denoise.data.files.files_fingerprint` of :meth:`training_files` (taken once): what every checkpoint
+        stores of the data (:meth:`state_dict`), so that a resume on changed files is seen."""
+        self._fingerprint = self._fingerprint or files_fingerprint(self.training_files())
+        return self._fingerprint
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"training_data": self.training_fingerprint()}
 
     def input_problems(self, split: str) -> list[str]:
         """Everything wrong with ``split``'s inputs that can be seen without training: missing folders, files

@@ -45,6 +45,9 @@ class NoisyFolderDataModule(DenoiseDataModule):
     def files(self) -> dict[str, list]:
         return held_out(folder_files(self.noisy_dir), self.val_fraction, self.test_fraction)
 
+    def training_files(self) -> list[Path]:
+        return [Path(path) for path in self.files()["train"]]
+
     def cannot_serve(self, missing: list[str], objective: str) -> str:
         if "noisy2" in missing:
             return (

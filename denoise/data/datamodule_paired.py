@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -98,6 +99,11 @@ class PairedDataModule(DenoiseDataModule):
     def dataset_names(self) -> list[str]:
         """The datasets whose val/test metrics are also reported one by one (when there are several)."""
         return list(self.layouts) if len(self.layouts) > 1 else []
+
+    def training_files(self) -> list[Path]:
+        pairs = [pair for members in self.split_pairs("train").values() for pair in members]
+        mates = [path for paths in scene_mates(pairs).values() for path in paths] if self.second_noisy else []
+        return [path for pair in pairs for path in (pair.noisy, *pair.clean)] + mates
 
     def input_problems(self, split: str) -> list[str]:
         problems: list[str] = []

@@ -4,6 +4,7 @@ drawn on the CPU or, with ``data.on_device``, on the accelerator."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -68,6 +69,9 @@ class SyntheticDataModule(DenoiseDataModule):
     def noise_sigma(self) -> float | None:
         """Fixed-level Gaussian noise has a known sigma; a blind range or Poisson-Gaussian noise has not."""
         return self.noise.known_sigma()
+
+    def training_files(self) -> list[Path]:
+        return resolve_files(self.dirs["train"], "train")
 
     def input_problems(self, split: str) -> list[str]:
         problems: list[str] = []

@@ -4,43 +4,39 @@ file by file against the sha256 of ``catalog.yaml``, and laid out under ``paths.
 A download goes to ``<file>.download`` beside its target and resumes from there (an HTTP Range request) after an
 interruption; only a file whose size and sha256 match becomes the target (renamed whole). A source that serves a
 different file (a wrong checksum, a truncated copy) is refused and nothing lands. Archives are unpacked member by
-member into the entry's folder, and an archive with a member that would land outside it (an absolute name, a
-``..``, a link or a device) is refused before anything is written. Entries without a direct link (SIDD, NIND,
-RENOIR, cloud drives) say where to download them by hand and where to put them.
+member into the entry's folder, streamed and bounded (:mod:`denoise.data.archive`): an archive with a member that
+would land outside it (an absolute name, a ``..``, a link or a device), too many members or too many bytes is
+refused with nothing kept. A ``files`` entry's names are checked the same way. Entries without a direct link (SIDD,
+NIND, RENOIR, cloud drives) say where to download them by hand and where to put them.
 """
 
 from __future__ import annotations
 
 import http.client
 import os
-import re
-import tarfile
 import urllib.error
 import urllib.parse
 import urllib.request
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from denoise.data.archive import unpack
 from denoise.data.catalog import (
-    CatalogError,
     Entry,
+    FetchError,
     catalog,
+    escapes,
     manual_text,
     url_file_name,
 )
-from denoise.data.files import atomic_open, fsync_folder, sha256_of
+from denoise.data.files import fsync_folder, sha256_of
 
 #: what a download may hold at most when its catalog entry gives no size
 MAX_BYTES = 8 << 30
 DOWNLOAD_SUFFIX = ".download"
 
 Progress = Callable[[int], None]
-
-
-class FetchError(CatalogError):
-    """A download that failed, or a file or archive that does not match the catalog."""
 
 
 class ManualDownloadError(FetchError):
@@ -121,67 +117,6 @@ def _append(response: Any, partial: Path, have: int, limit: int, progress: Progr
     return have
 
 
-def _safe_member(name: str, archive: Path) -> PurePosixPath:
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        raise FetchError(f"{archive}: member {name!r} would land outside the data folder; the archive is refused")
-    return path
-
-
-def _members(archive: Path) -> Iterator[tuple[str, bool, Callable[[], bytes]]]:
-    """``(name, is a plain file, read)`` of every member of a tar or zip archive."""
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as handle:
-            for info in handle.infolist():
-                mode = info.external_attr >> 16
-                plain = not info.is_dir() and (mode == 0 or (mode & 0o170000) in (0, 0o100000))
-                yield info.filename, plain, lambda info=info: handle.read(info)
-        return
-    try:
-        handle = tarfile.open(archive)  # noqa: SIM115 (closed by the with below, after the error check)
-    except tarfile.TarError as err:
-        raise FetchError(f"{archive} is neither a zip nor a tar archive ({err})") from None
-    with handle:
-        for member in handle.getmembers():
-            extracted = member.isfile()
-
-            def read(member: tarfile.TarInfo = member) -> bytes:
-                stream = handle.extractfile(member)
-                assert stream is not None
-                return stream.read()
-
-            yield member.name, extracted and not member.issym() and not member.islnk(), read
-
-
-def unpack(archive: Path, folder: Path, pattern: str, exclude_stems: set[str] = frozenset()) -> list[Path]:
-    """The members of ``archive`` whose names match ``pattern`` (less ``exclude_stems``), flattened into
-    ``folder``; every member's name is checked first, and a single unsafe one refuses the whole archive."""
-    regex = re.compile(pattern)
-    chosen = []
-    for name, plain, _ in _members(archive):
-        _safe_member(name, archive)
-        if regex.search(name):
-            if not plain:
-                raise FetchError(f"{archive}: member {name!r} is a link or a special file; the archive is refused")
-            if PurePosixPath(name).stem not in exclude_stems:
-                chosen.append(name)
-    if not chosen:
-        raise FetchError(f"{archive} holds no member matching {pattern!r}: not the archive the catalog describes")
-    names = [PurePosixPath(name).name for name in chosen]
-    if len(set(names)) != len(names):
-        raise FetchError(f"{archive}: two chosen members share a file name; refused")
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    wanted = set(chosen)
-    for name, _, read in _members(archive):
-        if name in wanted:
-            target = folder / PurePosixPath(name).name
-            with atomic_open(target) as handle:
-                handle.write(read())
-            written.append(target)
-    return written
-
-
 def get(entry: Entry, data_dir: Path, unverified: bool = False, progress: Progress | None = None,
         entries: dict[str, Entry] | None = None) -> list[str]:  # fmt: skip
     """Fetch ``entry`` into ``data_dir``; returns what it did, a line per step (files already in place and
@@ -193,6 +128,8 @@ def get(entry: Entry, data_dir: Path, unverified: bool = False, progress: Progre
         fetched = 0
         base = str(entry.spec["base_url"])
         for name, (size, sha256) in entry.spec["files"].items():
+            if escapes(str(name)):  # an entry built elsewhere than catalog(), which checks this too
+                raise FetchError(f"{entry.name}: the file {name!r} would land outside {folder}; refused")
             target = folder / str(name)
             if target.is_file() and target.stat().st_size == int(size) and sha256_of(target) == sha256:
                 if progress:
@@ -219,7 +156,10 @@ def get(entry: Entry, data_dir: Path, unverified: bool = False, progress: Progre
     if source.get("exclude_stems_of"):
         other = (entries or catalog())[source["exclude_stems_of"]]
         exclude = {PurePosixPath(name).stem for name in other.spec.get("files", {})}
-    written = unpack(archive, folder, str(source["members"]), exclude)
-    archive.unlink()
+    stated = source.get("unpacked_bytes")
+    try:
+        written = unpack(archive, folder, str(source["members"]), exclude, None if stated is None else int(stated))
+    finally:  # unpacked or refused, the archive itself is not kept
+        archive.unlink(missing_ok=True)
     checked = "" if sha256 else ", unverified"
     return [f"{entry.name}: {len(written)} files in {folder} (archive sha256 {digest}{checked})"]

@@ -17,13 +17,17 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import secrets
+import socket
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-#: how temporary files beside their targets are named (``.<name>.<random>.partial``), so they are recognisable
+#: how temporary files beside their targets are named (``.<name>.<host>.<pid>.<random>.partial``), so that they are
+#: recognisable, and so that a later run can tell those of a process that is gone from those of one still writing
 PARTIAL_SUFFIX = ".partial"
+_PARTIAL = re.compile(r"\.(?P<owner>[A-Za-z0-9-]+\.\d+)\.[0-9a-f]{8}" + re.escape(PARTIAL_SUFFIX) + "$")
 
 
 class OutputExistsError(FileExistsError):
@@ -44,8 +48,30 @@ def fsync_folder(folder: Path) -> None:
             os.close(handle)
 
 
+def owner_tag() -> str:
+    """``<host>.<pid>`` of this process, as temporary files and folders carry it (the host's name in letters, digits
+    and '-')."""
+    return f"{re.sub(r'[^A-Za-z0-9-]', '-', socket.gethostname()) or 'host'}.{os.getpid()}"
+
+
+def left_by_dead_process(owner: str) -> bool:
+    """Whether ``owner`` (an :func:`owner_tag`) is a process of this host that no longer runs. Another host's
+    processes cannot be seen from here, so their files are never taken for dead; nor are this process's own."""
+    host, _, pid = owner.rpartition(".")
+    here, _, own_pid = owner_tag().rpartition(".")
+    if host != here or not pid.isdigit() or pid == own_pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, and another user's
+        return False
+    return False
+
+
 def partial_path(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+    return target.with_name(f".{target.name}.{owner_tag()}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
 
 
 def _no_clobber(partial: Path, target: Path) -> None:
@@ -120,10 +146,20 @@ def refuse_existing(paths: Iterable[Path], flag: str, what: str = "output") -> N
         raise OutputExistsError(f"{len(existing)} {what} file(s) already exist: {listed}; pass {flag} to replace them")
 
 
+def refuse_dangling(path: Path, key: str, expected: str) -> None:
+    """A symbolic link whose target does not exist, named with where it points (the operating system would only
+    say "File exists")."""
+    if path.is_symlink() and not path.exists():
+        raise UnwritableError(
+            f"{key}={path} is a symbolic link to {os.readlink(path)}, which does not exist; expected {expected}"
+        )
+
+
 def writable_folder(path: str | Path, key: str) -> Path:
     """``path`` as a folder the suite can write into (created if missing), or an error naming ``key``: a file in
-    the way, a read-only filesystem, no permission."""
+    the way, a dangling link, a read-only filesystem, no permission."""
     folder = Path(path).expanduser()
+    refuse_dangling(folder, key, "a folder to write into (remove the link or point it at a folder)")
     if folder.exists() and not folder.is_dir():
         raise UnwritableError(f"{key}={folder} is a file; expected a folder to write into")
     try:
@@ -141,6 +177,18 @@ def leftover_partials(folder: Path) -> list[Path]:
     return sorted(folder.glob(f".*{PARTIAL_SUFFIX}"))
 
 
+def remove_stale_partials(folder: Path) -> list[Path]:
+    """Remove the temporary files in ``folder`` that killed processes of this host left (a checkpoint save or an
+    export cut short); those of live processes, of other hosts, and of unknown owners are kept. Returns the removed."""
+    removed = []
+    for path in leftover_partials(Path(folder)) if Path(folder).is_dir() else []:
+        match = _PARTIAL.search(path.name)
+        if match and left_by_dead_process(match["owner"]):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def sha256_of(path: Path) -> str:
     """The sha256 of a file, read a megabyte at a time (the zoo's weights, denoise-data's downloads)."""
     digest = hashlib.sha256()
@@ -148,3 +196,52 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+#: how much of each file's start and end the training-data fingerprint reads (the whole file when it is smaller)
+FINGERPRINT_SAMPLE = 1 << 16
+#: the most files a fingerprint names one by one (beyond, only their count, bytes and one digest)
+FINGERPRINT_NAMES = 20_000
+
+
+def files_fingerprint(paths: Iterable[str | Path]) -> dict[str, Any]:
+    """What a checkpoint records of the files it was trained on: their count and bytes, and a digest of each
+    (its path below the files' common folder, so a dataset moved elsewhere still matches; its size; its first and
+    last 64 KiB: another image, re-encoded or cut, differs there) and of all. Cheap on any dataset: two reads a file."""
+    files = sorted({Path(p).expanduser().absolute() for p in paths})
+    root = Path(os.path.commonpath(files)) if len(files) > 1 else (files[0].parent if files else Path())
+    overall, names, total = hashlib.sha256(), {}, 0
+    for path in files:
+        size = path.stat().st_size
+        digest = hashlib.sha256(f"{size}\0".encode())
+        with path.open("rb") as handle:
+            digest.update(handle.read(2 * FINGERPRINT_SAMPLE if size <= 2 * FINGERPRINT_SAMPLE else FINGERPRINT_SAMPLE))
+            if size > 2 * FINGERPRINT_SAMPLE:
+                handle.seek(size - FINGERPRINT_SAMPLE)
+                digest.update(handle.read(FINGERPRINT_SAMPLE))
+        name = path.relative_to(root).as_posix()
+        overall.update(f"{name}\0{digest.hexdigest()}\n".encode())
+        names[name] = digest.hexdigest()[:16]
+        total += size
+    listed = names if len(names) <= FINGERPRINT_NAMES else {}
+    return {"files": len(files), "bytes": total, "sha256": overall.hexdigest(), "names": listed}
+
+
+def fingerprint_changes(then: dict[str, Any], now: dict[str, Any]) -> str:
+    """What differs between two :func:`files_fingerprint` records, in words ('' when they match)."""
+    if then.get("sha256") == now.get("sha256"):
+        return ""
+    old, new = then.get("names") or {}, now.get("names") or {}
+    differences = {
+        "changed": [n for n in new if n in old and old[n] != new[n]],
+        "added": [n for n in new if n not in old],
+        "removed": [n for n in old if n not in new],
+    }
+    parts = []
+    for what, names in differences.items():
+        if names:
+            parts.append(f"{len(names)} {what} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})")
+    counts = (
+        f"{then.get('files', '?')} files of {then.get('bytes', 0):,} bytes then, {now['files']} of {now['bytes']:,} now"
+    )
+    return f"{'; '.join(parts) or 'the files differ'} ({counts})"

@@ -2,7 +2,9 @@
 
 Images are float32 ``H x W x C`` arrays in [0, 1] in memory; 8-bit files are scaled by 255 and 16-bit
 files by 65535, and :func:`write_image` writes back at the depth asked for, so round trips are exact.
-OpenCV is used because Pillow cannot read 16-bit RGB PNG/TIFF.
+OpenCV is used because Pillow cannot read 16-bit RGB PNG/TIFF. What the header says besides the pixels is honoured
+(:mod:`denoise.data.headers`): a photo's EXIF orientation is applied on read (sizes are the upright ones), and a
+gray image with alpha stays two channels (gray, alpha), written back as such.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 
 from denoise.data.files import write_bytes
+from denoise.data.headers import Header, encode_gray_alpha_png, read_header, upright
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 #: the largest image the suite decodes unless ``DENOISE_MAX_PIXELS`` says otherwise: 150 megapixels (a 100 MP
@@ -60,31 +63,36 @@ def max_pixels() -> int:
     return limit
 
 
-def image_size(path: str | Path, limit: int | None = None) -> tuple[int, int]:
-    """``(height, width)`` from the file's header alone (no decoding), with an error naming the file: for
-    checking every input before training starts. An image above ``limit`` pixels (:func:`max_pixels` by
-    default) is refused here, before anything allocates it: a 1 MB PNG can claim 32000 x 32000 pixels."""
+def image_header(path: str | Path, limit: int | None = None) -> Header:
+    """The file's header alone (no decoding), with an error naming the file. An image above ``limit`` pixels
+    (:func:`max_pixels` by default) is refused here, before anything allocates it: a 1 MB PNG can claim
+    32000 x 32000 pixels."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"image file {path} does not exist")
-    Image.MAX_IMAGE_PIXELS = None  # the suite's own limit below replaces Pillow's (which names no file)
     try:
-        with Image.open(path) as image:
-            width, height = image.size
+        header = read_header(path)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise ImageReadError(
             f"cannot read the header of image file {path}: it is corrupt or not an image (expected PNG, JPEG, TIFF "
             f"or BMP data; {type(err).__name__})"
         ) from None
     limit = max_pixels() if limit is None else limit
+    height, width = header.height, header.width
     if height * width > limit:
         raise ImageReadError(
             f"image file {path} is {width}x{height} = {height * width / 1e6:.0f} megapixels, above the limit of "
             f"{limit / 1e6:g} megapixels ({MAX_PIXELS_ENV} raises it); refused before decoding"
         )
-    return height, width
+    return header
+
+
+def image_size(path: str | Path, limit: int | None = None) -> tuple[int, int]:
+    """``(height, width)`` as the image is seen (its EXIF orientation applied), from the header alone: for checking
+    every input before training starts (:func:`image_header`)."""
+    return image_header(path, limit).upright_size
 
 
 def verify_image(path: str | Path, limit: int | None = None) -> tuple[int, int]:
@@ -115,12 +123,13 @@ def verify_image(path: str | Path, limit: int | None = None) -> tuple[int, int]:
 
 
 def read_raw(path: str | Path, limit: int | None = None) -> np.ndarray:
-    """Decode a file to its stored dtype (uint8 or uint16), ``H x W x C`` in RGB(A) channel order; its size is
-    checked from the header first (:func:`image_size`)."""
+    """Decode a file to its stored dtype (uint8 or uint16), ``H x W x C`` upright (its EXIF orientation applied),
+    in gray, gray-alpha, RGB or RGBA channel order; its size is checked from the header first
+    (:func:`image_header`)."""
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"image file {path} does not exist")
-    image_size(path, limit)
+    header = image_header(path, limit)
     data = np.fromfile(str(path), dtype=np.uint8)  # np.fromfile + imdecode handles non-ASCII paths
     try:
         image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
@@ -140,7 +149,9 @@ def read_raw(path: str | Path, limit: int | None = None) -> np.ndarray:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     elif image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
-    return np.ascontiguousarray(image)
+        if header.gray_alpha:  # decoded as RGBA with R = G = B: the gray and the alpha are what the file holds
+            image = image[:, :, [0, 3]]
+    return np.ascontiguousarray(upright(image, header.orientation))
 
 
 # -- conversions: one name each, read as a type signature (KAIR's utils_image) --------------------------------
@@ -181,9 +192,9 @@ def tensor2uint(image: torch.Tensor, bit_depth: int = 8) -> np.ndarray:
 
 
 def to_channels(image: np.ndarray, channels: int, path: str | Path = "<array>") -> np.ndarray:
-    """Convert to 1 (BT.601 luma, as MATLAB's rgb2gray) or 3 channels; alpha is dropped."""
-    if image.shape[2] == 4:
-        image = image[:, :, :3]
+    """Convert to 1 (BT.601 luma, as MATLAB's rgb2gray) or 3 channels; alpha (of gray-alpha or RGBA) is dropped."""
+    if image.shape[2] in (2, 4):
+        image = image[:, :, :-1]
     have = image.shape[2]
     if have == channels:
         return image
@@ -208,12 +219,17 @@ def read_image(path: str | Path, channels: int | None = None) -> np.ndarray:
 
 def write_image(path: str | Path, image: np.ndarray, bit_depth: int = 8, overwrite: bool = True) -> Path:
     """Write float [0, 1] ``H x W x C`` (or already-integer) data as an 8- or 16-bit image, rounding; the file
-    lands whole or not at all, and ``overwrite=False`` never replaces an existing one."""
+    lands whole or not at all, and ``overwrite=False`` never replaces an existing one. Two channels are gray and
+    alpha: a gray-alpha PNG (other formats get RGBA with the gray in each colour)."""
     path = Path(path)
     if bit_depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
     if np.issubdtype(image.dtype, np.floating):
         image = single2uint(image, bit_depth)
+    if image.ndim == 3 and image.shape[2] == 2:
+        if path.suffix.lower() == ".png":
+            return write_bytes(path, encode_gray_alpha_png(image), overwrite=overwrite)
+        image = image[:, :, [0, 0, 0, 1]]
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.ndim == 3 and image.shape[2] == 3:

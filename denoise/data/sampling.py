@@ -10,6 +10,7 @@ starts after the batches that epoch had already trained on (Lightning restores t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -125,3 +126,10 @@ class PaddedToWorld(Dataset):
         sample = dict(self.dataset[index % self.size])
         sample["weight"] = torch.tensor(1.0 if index < self.size else 0.0)
         return sample
+
+
+def available_cores() -> int:
+    """The cores this process may run on (the SLURM/cgroup allotment, not the whole machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1

@@ -42,6 +42,7 @@ from denoise.inference.noise_level import noise_level_for, sigma_value, takes_no
 from denoise.inference.runner import apply_tlc, denoise_image, prepare_network
 from denoise.inference.settings import Inference
 from denoise.inference.tiling import (
+    ModelOutputError,
     Progress,
     accumulator_device,
     blend_weights,
@@ -53,8 +54,8 @@ from denoise.inference.tiling import (
 )
 
 __all__ = [
-    "MIN_TILE", "Inference", "Progress", "accumulator_device", "apply_tlc", "blend_weights", "budget_tile",
-    "bytes_per_pixel", "denoise_image", "device_name", "device_of", "dtype_of", "next_tile", "noise_level_for",
-    "prepare_network", "resolve_device", "run_tiled", "run_whole", "sigma_value", "size_multiple", "synchronize",
-    "takes_noise_level", "tile_grid", "tile_starts",
+    "MIN_TILE", "Inference", "ModelOutputError", "Progress", "accumulator_device", "apply_tlc", "blend_weights",
+    "budget_tile", "bytes_per_pixel", "denoise_image", "device_name", "device_of", "dtype_of", "next_tile",
+    "noise_level_for", "prepare_network", "resolve_device", "run_tiled", "run_whole", "sigma_value", "size_multiple",
+    "synchronize", "takes_noise_level", "tile_grid", "tile_starts",
 ]  # fmt: skip

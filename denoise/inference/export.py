@@ -22,7 +22,14 @@ import torch
 from torch import nn
 
 from denoise.config.resolvers import require_extra
-from denoise.data.files import OutputExistsError, commit, partial_path, writable_folder
+from denoise.data.files import (
+    OutputExistsError,
+    commit,
+    partial_path,
+    refuse_dangling,
+    remove_stale_partials,
+    writable_folder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +49,13 @@ def export_onnx(
     path = Path(path)
     if source is not None and path.exists() and path.resolve() == Path(source).resolve():
         raise OutputExistsError(f"-o {path} is the checkpoint being exported; write the ONNX file elsewhere")
+    refuse_dangling(path, "-o", "the .onnx file to write (remove the link, or name another file)")
     if path.is_dir():
         raise IsADirectoryError(f"-o {path} is a folder; expected the .onnx file to write (e.g. {path / 'model.onnx'})")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"-o {path} already exists; pass --overwrite to replace it")
     writable_folder(path.parent, "-o (its folder)")
+    remove_stale_partials(path.parent)  # an export killed before it landed left one
     require_extra("onnxscript", "ONNX export")
     require_extra("onnxruntime", "checking the ONNX export")
     net = net.eval().float().cpu()

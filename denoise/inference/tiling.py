@@ -21,9 +21,32 @@ def size_multiple(net: nn.Module) -> int:
     return int(getattr(net, "size_multiple", 1))
 
 
+class ModelOutputError(ValueError):
+    """A network returned something other than an image of its input's size and channels."""
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return " x ".join(str(size) for size in shape)
+
+
+def checked_output(out: object, x: torch.Tensor, net: nn.Module) -> torch.Tensor:
+    """``out`` when it is ``net``'s answer to ``x`` as a denoiser gives one: a tensor of ``x``'s batch, channels
+    (less a noise-level input's) and size; else an error, so that an ONNX graph that drops the colour or halves
+    the size never becomes an output file."""
+    channels = x.shape[1] - int(getattr(net, "extra_input_channels", 0))
+    expected = (x.shape[0], channels, *x.shape[2:])
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
+        got = _dims(tuple(out.shape)) if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
+        raise ModelOutputError(
+            f"the network returned {got} for an input of {_dims(expected)} (batch x channels x height x width): a "
+            "denoiser must return its input's channels and size"
+        )
+    return out
+
+
 def run_whole(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``net(x)`` on the network's device, back on ``x``'s: the network pads for its own size multiple."""
-    return net(x.to(device_of(net, x.device))).to(x.device)
+    return checked_output(net(x.to(device_of(net, x.device))), x, net).to(x.device)
 
 
 def tile_starts(length: int, tile: int, stride: int) -> list[int]:
@@ -133,7 +156,8 @@ def run_tiled(
     for first in range(0, len(tiles), step):
         group = tiles[first : first + step]
         patches = torch.cat([padded[..., t : t + h, left : left + w] for t, left, h, w in group])
-        results = net(patches.to(device, non_blocking=True)).to(blend_on, torch.float32).split(x.shape[0])
+        outputs = checked_output(net(patches.to(device, non_blocking=True)), patches, net)
+        results = outputs.to(blend_on, torch.float32).split(x.shape[0])
         for result, (top, left, tile_h, tile_w) in zip(results, group, strict=True):
             if out is None:
                 out = torch.zeros(x.shape[0], result.shape[1], full_h, full_w, device=blend_on)

@@ -29,9 +29,13 @@ class LevelInput(torch.nn.Module):
     """A noise-level network as a one-input network: the level map rides along as the input's last channel,
     so tiles, padding and the x8 ensemble cut and turn it exactly as they do the image."""
 
+    #: the input's channels that are not the image's: its output has one channel fewer than its input
+    extra_input_channels = 1
+
     def __init__(self, net: torch.nn.Module) -> None:
         super().__init__()
         self.net = net
+        self.size_multiple = int(getattr(net, "size_multiple", 1))  # tiles on the wrapped network's grid
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x[:, :-1], x[:, -1:])

@@ -13,9 +13,13 @@ from rich.table import Table
 
 from denoise.config.specs import build
 from denoise.data.datamodule import PairedDataModule
+from denoise.data.interrupt import StopSignalError
 from denoise.eda import run as run_eda
-from denoise.tasks.compose import instantiate, run_dir
+from denoise.tasks.compose import check_mandatory, instantiate, run_dir
+from denoise.tasks.rundir import admit_run
+from denoise.tasks.schema import check_types
 from denoise.tasks.wrapper import task_wrapper
+from denoise.training.preemption import PREEMPTED_EXIT_CODE, PreemptedExit
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +27,11 @@ log = logging.getLogger(__name__)
 @task_wrapper
 def eda(cfg: DictConfig) -> dict[str, Any]:
     """eda.md, PNG plots and eda.json of the configured dataset in the run directory."""
+    check_mandatory(cfg, "denoise-eda")
+    check_types(cfg, "denoise-eda")
     OmegaConf.resolve(cfg)
     datamodule = instantiate(cfg.data)
+    admit_run()
     out = run_dir()
     choice = HydraConfig.get().runtime.choices.get("data", "data") if HydraConfig.initialized() else "data"
     report = run_eda(datamodule, out, title=f"data={choice}", options=OmegaConf.to_container(cfg.eda))
@@ -35,13 +42,20 @@ def eda(cfg: DictConfig) -> dict[str, Any]:
 @task_wrapper
 def prepare(cfg: DictConfig) -> dict[str, Any]:
     """Build the dataset's patch stores now (training would on first use), and print where and how big."""
+    check_mandatory(cfg, "denoise-prepare")
+    check_types(cfg, "denoise-prepare")
     OmegaConf.resolve(cfg)
     datamodule = instantiate(cfg.data)
     if not isinstance(datamodule, PairedDataModule):
         raise ValueError(f"data={cfg.data._target_}: this dataset has no patch store (only real-pair datasets do)")
     objective = build(cfg.model.objective, what="model.objective", kind="objective")
     datamodule.serve(objective.needs, objective.name)  # noise2noise: the store keeps a second shot per sub-image
-    stores = datamodule.patch_stores()
+    admit_run()
+    try:
+        stores = datamodule.patch_stores()
+    except StopSignalError as err:
+        log.warning("Pre-empted: %s. Exiting with status %d; the same command starts again", err, PREEMPTED_EXIT_CODE)
+        raise PreemptedExit() from None
     table = Table(title="patch stores")
     for column in ("dataset", "pairs", "sub-images", "size", "dtype", "GB", "folder"):
         table.add_column(column)

@@ -18,6 +18,7 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from denoise.data.datamodule import DenoiseDataModule
+from denoise.data.files import remove_stale_partials
 from denoise.data.io import array2tensor, read_image, single2uint, tensor2single
 from denoise.evaluation.comparison import (
     PER_IMAGE_COLUMNS,
@@ -43,7 +44,7 @@ from denoise.inference import Inference, device_name, resolve_device
 from denoise.tasks.compose import check_mandatory, instantiate, instantiate_group, run_dir
 from denoise.tasks.methods import checkpoint_paths, filter_names, filter_sigma, load_models
 from denoise.tasks.results import run_record
-from denoise.tasks.rundir import refuse_finished_run
+from denoise.tasks.rundir import admit_run, refuse_finished_run
 from denoise.tasks.schema import check_types
 from denoise.tasks.wrapper import task_wrapper
 from denoise.training.loggers import ResilientWandbLogger
@@ -127,6 +128,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     out = run_dir()
     refuse_finished_run(out, cfg)
     setup = prepare(cfg)
+    admit_run()  # every check passed (the data, the checkpoints): the run's .hydra/ and log are written from here on
+    remove_stale_partials(out)
     count, batches = setup.datamodule.evaluation_batches("test", setup.device.type)
     convention = Convention.of(cfg.get("metrics"))
     comparison = compare(setup.methods, batches, count, setup.device, int(cfg.get("grid_images", 3)), convention)

@@ -1,10 +1,12 @@
 """Denoising image files with a trained network: the job behind ``denoise-predict CKPT INPUT... -o OUT_DIR``.
 
 INPUT is any mix of image files and folders of images (PNG, JPEG, TIFF, BMP). Each output keeps its input's
-name, format, bit depth (8 or 16) and channels: gray, RGB, or RGBA with the alpha channel copied through
-untouched. A gray network denoises each colour channel on its own; a colour network sees a gray image as three
-equal channels. Images larger than ``--tile`` run tile by tile (:mod:`denoise.inference`), so memory stays
-bounded for any photo; ``--tile 0`` runs each image whole.
+name, format, bit depth (8 or 16) and channels: gray, gray with alpha, RGB, or RGBA, the alpha channel copied
+through untouched; a photo's EXIF orientation is applied, so the output stands as the input is shown. A network
+must return its input's size and channels (an ONNX graph that does not is an error, and nothing is written). A
+gray network denoises each colour channel on its own; a colour network sees a gray image as three equal channels.
+Images larger than ``--tile`` run tile by tile (:mod:`denoise.inference`), so memory stays bounded for any photo;
+``--tile 0`` runs each image whole.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from denoise.checkpoint import load_network
-from denoise.data.files import UnwritableError, refuse_existing, writable_folder
+from denoise.data.files import UnwritableError, refuse_existing, remove_stale_partials, writable_folder
 from denoise.data.io import (
     IMAGE_SUFFIXES,
     ImageReadError,
@@ -30,7 +32,14 @@ from denoise.data.io import (
     tensor2uint,
     write_image,
 )
-from denoise.inference import Inference, denoise_image, prepare_network, resolve_device, sigma_value
+from denoise.inference import (
+    Inference,
+    ModelOutputError,
+    denoise_image,
+    prepare_network,
+    resolve_device,
+    sigma_value,
+)
 from denoise.inference import Progress as TileProgress
 from denoise.inference.precision import check_precision
 
@@ -89,12 +98,12 @@ def denoise_array(
     progress: TileProgress | None = None,
     check: Callable[[torch.Tensor], None] | None = None,
 ) -> np.ndarray:
-    """Denoise an 8/16-bit ``H x W x C`` array (C = 1, 3 or 4) with a ``channels``-channel network under
-    ``settings``; the result has the input's dtype and channels, alpha copied through. ``check`` sees the float
-    output first."""
+    """Denoise an 8/16-bit ``H x W x C`` array (C = 1, 2: gray and alpha, 3 or 4: RGBA) with a
+    ``channels``-channel network under ``settings``; the result has the input's dtype and channels, alpha copied
+    through. ``check`` sees the float output first."""
     settings = settings or Inference(tile=512, noise_level="estimate")
-    alpha = image[..., 3:] if image.shape[2] == 4 else None
-    color = image[..., :3] if alpha is not None else image
+    alpha = image[..., -1:] if image.shape[2] in (2, 4) else None
+    color = image[..., :-1] if alpha is not None else image
     x = array2tensor(color)[None]
 
     def run(batch: torch.Tensor) -> torch.Tensor:
@@ -173,6 +182,7 @@ def predict(
     jobs = collect_inputs(inputs, out_dir, overwrite, max_pixels)
     net, channels = load_predictor(ckpt, model, gray, resolve_device(device))
     writable_folder(out_dir, "-o")  # created only now: a call that fails before writes nothing
+    remove_stale_partials(out_dir)  # images of an earlier call that was killed mid-write
     prepare_network(net, settings, channels)  # TLC, when asked for
     written = []
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
@@ -186,8 +196,11 @@ def predict(
                 progress.update(tiles, completed=done, total=total)
 
             image = read_raw(source, max_pixels)
-            result = denoise_array(net, image, channels, settings, on_tile,
-                                   check=lambda y, source=source: check_finite(y, source, ckpt))  # fmt: skip
+            try:
+                checked = lambda y, source=source: check_finite(y, source, ckpt)  # noqa: E731
+                result = denoise_array(net, image, channels, settings, on_tile, check=checked)
+            except ModelOutputError as err:
+                raise ModelOutputError(f"{ckpt} on {source}: {err}; nothing was written for it") from None
             depth = 8 if image.dtype == np.uint8 else 16
             written.append(write_image(target, result, bit_depth=depth, overwrite=overwrite))
             progress.advance(files)

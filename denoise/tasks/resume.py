@@ -10,6 +10,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from denoise.checkpoint import safe_load
+from denoise.data.files import fingerprint_changes
 from denoise.tasks.compose import run_dir
 from denoise.training.runlock import refuse_if_busy
 
@@ -124,3 +125,29 @@ def continue_run(cfg: DictConfig, run: Path) -> None:
                 wandb_cfg.id = run_id
                 wandb_cfg.resume = "allow"
                 log.info("Continuing W&B run %s", run_id)
+
+
+def stored_training_data(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
+    """The fingerprint of the training files a checkpoint was saved with (the datamodule's state, under its class
+    name), or None for a checkpoint of an earlier version."""
+    for value in checkpoint.values():
+        if isinstance(value, dict) and isinstance(value.get("training_data"), dict):
+            return value["training_data"]
+    return None
+
+
+def check_training_data(datamodule: Any, ckpt_path: str, allow_changed: bool) -> None:
+    """A resume continues on the training files its checkpoint was trained on: files changed, added or removed
+    since (a swapped image, a re-exported dataset) are named, and the run refused unless ``data.allow_changed``."""
+    then = stored_training_data(safe_load(ckpt_path, mmap=True))
+    if then is None:
+        log.info("%s holds no fingerprint of its training data (an earlier version): not compared", ckpt_path)
+        return
+    changes = fingerprint_changes(then, datamodule.training_fingerprint())
+    if not changes:
+        return
+    message = f"ckpt_path={ckpt_path} was trained on other training files than the data gives now: {changes}"
+    if not allow_changed:
+        advice = "Resume with the data it was trained on, or pass data.allow_changed=true to continue on these files"
+        raise ValueError(f"{message}. {advice}")
+    log.warning("%s; continuing, as data.allow_changed=true asks", message)

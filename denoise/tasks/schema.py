@@ -4,16 +4,28 @@ from deep inside Lightning after a W&B run has begun.
 
 A validation pass over the composed config rather than Hydra structured configs: the config groups stay plain
 YAML that users copy and edit, and a key missing from a group (a user's own trainer config) is not an error
-here; only a value of the wrong kind is.
+here; only a value of the wrong kind is. Two sources of kinds: :data:`SCHEMA` (keys with a range, and the
+trainer's), and every argument of every part of the suite the config builds (the data and its datasets, the
+noise, the model and its network, loss, objective, schedule): each value is checked against the type its class
+declares, so that no key is left out (``data.min_noise_sigma=abc`` is named here, not a ``TypeError`` after the
+images are read).
 """
 
 from __future__ import annotations
 
+import collections.abc
+import importlib
+import inspect
 import math
-from collections.abc import Callable
+import types
+import typing
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+
+from denoise.config.specs import current_target
 
 Check = Callable[[Any], bool]
 
@@ -96,6 +108,10 @@ SCHEMA: dict[str, tuple[Check, str]] = {
     "data.grayscale": (_boolean, "true or false"),
     "data.augment": (_boolean, "true or false"),
     "data.on_device": (_boolean, "true or false"),
+    "data.allow_changed": (_boolean, "true or false"),
+    "data.store.enabled": (_boolean, "true or false"),
+    "data.store.size": (_integer(1), _POSITIVE),
+    "data.store.stride": (_integer(1), _POSITIVE),
     "noise": (_spec, "a noise model's spec (_target_): noise=gaussian | poisson_gaussian (conf/noise/)"),
     "noise.sigma": (_sigma, "a sigma >= 0 on the 0-255 scale, or [low, high]"),
     "model.optimizer.lr": (_number(0), "a number >= 0"),
@@ -114,12 +130,94 @@ SCHEMA: dict[str, tuple[Check, str]] = {
 
 
 def _describe(value: Any) -> str:
-    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", type(None): "null"}
+    kinds = (("a boolean", bool), ("an integer", int), ("a number", float), ("a string", str), ("null", type(None)))
+    kind = {kind: name for name, kind in (*kinds, ("a list", list), ("a mapping", dict))}
     return f"{value!r} ({kind.get(type(value), type(value).__name__)})"
 
 
+def matches(value: Any, hint: Any) -> bool:
+    """Whether a config value (a plain YAML value) is of the annotated type ``hint``; a type this check does not
+    know (a class of the suite, a callable) passes: its own constructor checks it."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(matches(value, arg) for arg in args)
+    if origin is typing.Literal:
+        return value in args
+    if hint is type(None):
+        return value is None
+    simple = {bool: _boolean, int: _integer(), float: _either(_integer(), _number()), str: _string, Path: _string}
+    if hint in simple:
+        return simple[hint](value)
+    base = origin or hint
+    if base in (list, tuple, collections.abc.Sequence, collections.abc.Iterable):
+        if not isinstance(value, list | tuple):
+            return False
+        items = [arg for arg in args if arg is not Ellipsis]
+        return not items or all(matches(item, items[0]) for item in value)
+    if base in (dict, collections.abc.Mapping):
+        return isinstance(value, dict)
+    return True
+
+
+def _spelled(hint: Any) -> str:
+    """A type as a user reads it: ``float``, ``int or null``, ``list of str``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_spelled(arg) for arg in args)
+    if hint is type(None):
+        return "null"
+    if origin is typing.Literal:
+        return " | ".join(repr(arg) for arg in args)
+    if origin in (list, tuple, collections.abc.Sequence) and args:
+        return f"a list of {_spelled(args[0])}"
+    return getattr(origin or hint, "__name__", str(hint))
+
+
+def _target_nodes(node: DictConfig, prefix: str = "") -> Iterator[tuple[str, DictConfig]]:
+    """Every config node that names a class (``_target_``), with its key."""
+    if "_target_" in node:
+        yield prefix, node
+    for key in node:
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            yield from _target_nodes(child, f"{prefix}.{key}" if prefix else str(key))
+
+
+def _parameter_types(target: str) -> dict[str, Any]:
+    """The annotated parameters of a class or function of the suite (empty for anything else or unreadable)."""
+    module_name, _, name = current_target(target).rpartition(".")
+    if not module_name.startswith("denoise."):
+        return {}
+    try:
+        obj = getattr(importlib.import_module(module_name), name)
+        function = obj.__init__ if inspect.isclass(obj) else obj
+        hints = typing.get_type_hints(function)
+    except Exception:  # an unimportable target is instantiate's to report, with its own message
+        return {}
+    return {k: v for k, v in hints.items() if k in inspect.signature(function).parameters}
+
+
+def argument_problems(cfg: DictConfig) -> list[str]:
+    """Every argument of every part of the suite the config builds, against the type its class declares."""
+    wrong = []
+    for key, node in _target_nodes(cfg):
+        hints = _parameter_types(str(node.get("_target_")))
+        for name, hint in hints.items():
+            if name not in node or isinstance(node._get_node(name), DictConfig):  # a nested part: checked itself
+                continue
+            try:
+                value = OmegaConf.to_container(OmegaConf.create({"v": node[name]}), resolve=True)["v"]
+            except Exception:  # an interpolation: SCHEMA and check_mandatory name those
+                continue
+            if not matches(value, hint):
+                owner = str(node.get("_target_")).rsplit(".", 1)[-1]
+                wrong.append(f"{key}.{name}={_describe(value)}: expected {_spelled(hint)} (an argument of {owner})")
+    return wrong
+
+
 def check_types(cfg: DictConfig, command: str) -> None:
-    """Every value of :data:`SCHEMA` that the config holds, checked; all that are wrong named in one error."""
+    """Every value of :data:`SCHEMA` and every argument of the parts the config builds, checked; all that are
+    wrong named in one error."""
     wrong = []
     for key, (check, expected) in SCHEMA.items():
         try:
@@ -133,6 +231,7 @@ def check_types(cfg: DictConfig, command: str) -> None:
             value = OmegaConf.to_container(value, resolve=True)
         if not check(value):
             wrong.append(f"{key}={_describe(value)}: expected {expected}")
+    wrong += [problem for problem in argument_problems(cfg) if problem.split("=")[0] not in SCHEMA]
     if wrong:
         raise ValueError(f"{command}: {len(wrong)} config value(s) of the wrong kind, found before anything ran:\n  "
                          + "\n  ".join(wrong))  # fmt: skip

@@ -17,6 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from denoise.config.specs import to_plain
 from denoise.data.datamodule import DenoiseDataModule
+from denoise.data.files import remove_stale_partials
+from denoise.data.interrupt import StopSignalError
 from denoise.evaluation.report import write_json
 from denoise.inference import device_name
 from denoise.tasks.compose import (
@@ -28,8 +30,8 @@ from denoise.tasks.compose import (
     sweep_group,
 )
 from denoise.tasks.results import print_test_table, run_record
-from denoise.tasks.resume import continue_run, launch_rank, resolve_resume
-from denoise.tasks.rundir import refuse_finished_run
+from denoise.tasks.resume import check_training_data, continue_run, launch_rank, resolve_resume
+from denoise.tasks.rundir import admit_run, keep_earlier_results, refuse_finished_run
 from denoise.tasks.schema import check_types
 from denoise.tasks.wrapper import task_wrapper
 from denoise.training.loggers import ResilientWandbLogger
@@ -57,19 +59,22 @@ def _floats(metrics: dict[str, Any]) -> dict[str, float]:
 def train(cfg: DictConfig) -> float | None:
     """Fit, test the best checkpoint, write results.json, print a table; return the metric sweepers optimize.
 
-    The run directory is locked for the whole run (:mod:`denoise.training.runlock`), so no second process resumes into
-    it while this one lives."""
+    Everything that can refuse the run (the config, the checkpoint to resume, a finished run's folder, the lock of
+    a live one, the data) is checked before the run writes anything (:func:`denoise.tasks.rundir.admit_run`). The
+    run directory is locked for the whole run (:mod:`denoise.training.runlock`), so no second process resumes
+    into it while this one lives."""
     check_mandatory(cfg, "train.py")
     check_types(cfg, "train.py")
     check_accelerator(cfg.trainer)
     ckpt_path, out = resolve_resume(cfg)
     # continuing a finished run is asked for by naming its checkpoint; a requeued job only continues unfinished ones
-    refuse_finished_run(out, cfg, resuming=bool(cfg.get("ckpt_path")) and cfg.get("train", True))
+    resuming = bool(cfg.get("ckpt_path")) and bool(cfg.get("train", True))
+    refuse_finished_run(out, cfg, resuming=resuming)
     lock = RunLock(out) if launch_rank() == 0 else None
     if lock is not None:
         lock.acquire()
     try:
-        return _train(cfg, ckpt_path, out)
+        return _train(cfg, ckpt_path, out, resuming)
     finally:
         if lock is not None:
             lock.release()
@@ -95,13 +100,18 @@ class Outcome:
     fit_seconds: float
 
 
-def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
+def _train(cfg: DictConfig, ckpt_path: str | None, out: Path, resuming: bool) -> float | None:
     if ckpt_path is not None:
         continue_run(cfg, out)
     OmegaConf.resolve(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    parts = build_parts(cfg)
+    parts = build_parts(cfg, ckpt_path)
+    if resuming:
+        keep_earlier_results(out, cfg)
+    for folder in (out, out / "checkpoints"):  # what saves cut short by a kill left, before this run saves again
+        for path in remove_stale_partials(folder):
+            log.info("Removed %s, left by a killed process's save", path)
     for logger in parts.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
@@ -120,13 +130,15 @@ def _train(cfg: DictConfig, ckpt_path: str | None, out: Path) -> float | None:
     return value
 
 
-def build_parts(cfg: DictConfig) -> Parts:
-    """The data (every split this run uses checked now, not a missing test folder after an hour of training), the
-    model (its channels checked against the data's), what the objective needs served, the loggers, callbacks and
-    trainer."""
+def build_parts(cfg: DictConfig, ckpt_path: str | None = None) -> Parts:
+    """The data (every split this run uses checked now, not a missing test folder after an hour of training; the
+    training files against those under the checkpoint being resumed), the model (its channels checked against
+    the data's); then, the run admitted, what the objective needs served, the loggers, callbacks and trainer."""
     datamodule: DenoiseDataModule = instantiate(cfg.data)
     splits = (["train", "val"] if cfg.get("train", True) else []) + (["test"] if cfg.get("test", True) else [])
     datamodule.check_inputs(splits)
+    if ckpt_path is not None and cfg.get("train", True):
+        check_training_data(datamodule, ckpt_path, datamodule.allow_changed)
     model: L.LightningModule = instantiate(cfg.model, inference=to_plain(cfg.get("inference")),
                                            channels_last=bool(cfg.trainer.get("channels_last", False)),
                                            metrics=to_plain(cfg.get("metrics")))  # fmt: skip
@@ -136,6 +148,7 @@ def build_parts(cfg: DictConfig) -> Parts:
             f"model.net.in_channels={network_channels} but the data gives {datamodule.channels}-channel images "
             f"(data.grayscale={datamodule.grayscale}); leave model.net.in_channels at ${{data.channels}}"
         )
+    admit_run()  # every check passed: the run's .hydra/ and log are written from here on
     # what the objective learns from, before the data is set up: a second noisy shot only when asked for
     # and the known noise level, for networks that take one (FFDNet, DRUNet; estimated where the data has none)
     needs = model.objective.needs | ({"noise_level"} if getattr(model, "takes_noise_level", False) else set())
@@ -171,6 +184,10 @@ def fit_and_test(cfg: DictConfig, parts: Parts, ckpt_path: str | None) -> Outcom
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         except SIGTERMException:
             raise _preempted("during training") from None
+        except StopSignalError as err:  # before training began (the patch store's build): nothing to resume yet
+            code = PREEMPTED_EXIT_CODE
+            log.warning("Pre-empted: %s. Exiting with status %d; the same command starts again", err, code)
+            raise PreemptedExit() from None
     fit_seconds = time.perf_counter() - fit_start
     checkpoint = next((cb for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint)), None)
     best_path = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from omegaconf import DictConfig
 
 from denoise.tasks.compose import run_dir
+from denoise.tasks.rundir import run_admitted
 from denoise.training.loggers import finish_wandb
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,8 @@ def close_wandb() -> None:
 
 
 def task_wrapper(task: Callable[[DictConfig], Result]) -> Callable[[DictConfig], Result]:
-    """Run ``task(cfg)``; in ``finally`` close W&B and say where the run's files are."""
+    """Run ``task(cfg)``; in ``finally`` close W&B and say where the run's files are (a run refused by its checks
+    has none)."""
 
     @functools.wraps(task)
     def wrapped(cfg: DictConfig, *args: Any, **kwargs: Any) -> Result:
@@ -34,6 +36,7 @@ def task_wrapper(task: Callable[[DictConfig], Result]) -> Callable[[DictConfig],
             return task(cfg, *args, **kwargs)
         finally:
             close_wandb()
-            log.info("Run directory: %s", run_dir())
+            if run_admitted():
+                log.info("Run directory: %s", run_dir())
 
     return wrapped

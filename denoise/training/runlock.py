@@ -24,8 +24,9 @@ except ImportError:  # pragma: no cover - Windows
 LOCK_NAME = ".lock"
 
 
-class RunDirectoryBusyError(RuntimeError):
-    """Another live process is training in this run directory."""
+class RunDirectoryBusyError(OSError):
+    """Another live process is training in this run directory (an OSError, as the lock's own EWOULDBLOCK is: the
+    commands report it in one line, like every error a user can cause)."""
 
 
 def _describe(info: dict[str, Any], run: Path) -> str:

@@ -113,9 +113,17 @@ def test_the_module_refuses_objects_in_plain_settings() -> None:
 
 
 def test_a_huge_network_spec_is_refused_before_allocation(tmp_path: Path) -> None:
-    """channels=2**20 would ask for terabytes: the spec is built on the meta device and compared with the stored
-    weights' shapes first."""
-    ckpt = crafted(tmp_path / "huge.ckpt", net={**NET, "channels": 2**20})
+    """channels=60000 would ask for terabytes: the spec is sized on the meta device, against the network budget,
+    before anything is allocated."""
+    ckpt = crafted(tmp_path / "huge.ckpt", net={**NET, "channels": 60_000})
+    with pytest.raises(CheckpointError, match=r"REDNet\) asks for more than 1,000,000,000 parameters: the limit"):
+        load_network(ckpt)
+
+
+def test_a_spec_within_the_budget_that_does_not_fit_its_weights_is_refused(tmp_path: Path) -> None:
+    """A spec whose network is buildable but not the one the weights are of: compared shape by shape on the meta
+    device, before the real network is allocated."""
+    ckpt = crafted(tmp_path / "other.ckpt", net={**NET, "channels": 2 * NET["channels"]})
     with pytest.raises(CheckpointError, match=r"does not fit denoise\.models\.rednet\.REDNet: shapes differ"):
         load_network(ckpt)
 

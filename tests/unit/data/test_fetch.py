@@ -7,9 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,52 +17,8 @@ from denoise.cli.data import main as data_main
 from denoise.data import catalog, fetch
 from denoise.data.catalog import Entry
 from denoise.data.fetch import FetchError, ManualDownloadError, get
+from tests.fixtures.http_server import Server
 from tests.helpers import SHARED_DATA
-
-
-class Server:
-    """Serves ``files`` (path -> bytes) with HTTP Range support; ``cut`` paths stop halfway through their first
-    response (the Content-Length promised in full), as a dropped connection does."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.cut: set[str] = set()
-        self.ranges: list[str] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                start = 0
-                if "Range" in self.headers:
-                    server.ranges.append(self.headers["Range"])
-                    start = int(self.headers["Range"].removeprefix("bytes=").split("-")[0])
-                    if start >= len(body):
-                        self.send_error(416)
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Length", str(len(body) - start))
-                self.end_headers()
-                if self.path in server.cut:
-                    server.cut.discard(self.path)
-                    self.wfile.write(body[start : start + len(body) // 2])
-                    self.wfile.flush()
-                    self.connection.shutdown(2)
-                    return
-                self.wfile.write(body[start:])
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
 
 @pytest.fixture

@@ -12,10 +12,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from denoise.data.cache import PatchStore, StorePatches, grid
+from denoise.data.cache import PatchStore, StorePatches
 from denoise.data.io import read_raw, write_image
 from denoise.data.nind import scan as scan_nind
 from denoise.data.sidd import scan as scan_sidd
+from denoise.data.store_build import grid
 from tests.fixtures.real import SIDD_SCENES, make_nind, make_sidd
 from tests.helpers import ROOT
 
