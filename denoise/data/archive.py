@@ -2,10 +2,11 @@
 lands in, and every byte counted, so that a small archive cannot fill the disk or the memory (an archive bomb).
 
 Members are streamed a megabyte at a time (never read whole). An archive is refused, with nothing kept, when it
-has more than :data:`MAX_MEMBERS` members, or when its members would unpack to more than its limit: the catalog
-entry's own ``unpacked_bytes`` where it states one, else :data:`UNPACK_RATIO` times the archive's size and at most
-:data:`MAX_UNPACKED_BYTES` (``DENOISE_MAX_UNPACKED_GB`` replaces both). The sizes the members declare are added up
-before anything is written; the bytes actually written are counted too, since a zip may declare less than it holds.
+has more than :data:`MAX_MEMBERS` members (``DENOISE_MAX_MEMBERS`` replaces it), or when its members would unpack
+to more than its limit: the catalog entry's own ``unpacked_bytes`` where it states one, else :data:`UNPACK_RATIO`
+times the archive's size and at most :data:`MAX_UNPACKED_BYTES` (``DENOISE_MAX_UNPACKED_GB`` replaces both). The
+sizes the members declare are added up before anything is written; the bytes actually written are counted too,
+since a zip may declare less than it holds.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ MAX_MEMBERS = 100_000
 UNPACK_RATIO = 100
 #: the most an archive may unpack to without a limit of its own
 MAX_UNPACKED_BYTES = 16 << 30
-UNPACKED_ENV = "DENOISE_MAX_UNPACKED_GB"
+UNPACKED_ENV, MEMBERS_ENV = "DENOISE_MAX_UNPACKED_GB", "DENOISE_MAX_MEMBERS"
 _BLOCK = 1 << 20
 
 
@@ -42,6 +43,16 @@ _CORRUPT = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, gzip.Bad
 
 #: one member: its name, whether it is a plain file, its declared size, and how to open its bytes as a stream
 Member = tuple[str, bool, int, Callable[[], IO[bytes]]]
+
+
+def member_limit() -> int:
+    """The most members an archive may have: :data:`MAX_MEMBERS`, or ``DENOISE_MAX_MEMBERS``."""
+    value = os.environ.get(MEMBERS_ENV)
+    if value is None:
+        return MAX_MEMBERS
+    if not value.isdigit() or int(value) < 1:
+        raise ArchiveError(f"{MEMBERS_ENV}={value!r}: expected a positive whole number, e.g. {MAX_MEMBERS}")
+    return int(value)
 
 
 def unpack_limit(archive: Path, stated: int | None = None) -> int:
@@ -97,12 +108,13 @@ def choose(archive: Path, pattern: str, exclude_stems: set[str], limit: int) -> 
     """The members to unpack, after every member's name, kind, count and declared size has been checked: one
     member that would land outside, one link among the chosen, too many members or too many bytes refuse the
     whole archive before anything is written."""
-    regex = re.compile(pattern)
+    regex, most = re.compile(pattern), member_limit()
     chosen, declared = [], 0
     for count, (name, plain, size, _) in enumerate(members(archive), start=1):
         declared += max(size, 0)
-        if count > MAX_MEMBERS:
-            raise ArchiveError(f"{archive} has more than {MAX_MEMBERS:,} members; refused, nothing kept")
+        if count > most:
+            raising = f"{MEMBERS_ENV} raises the limit"
+            raise ArchiveError(f"{archive} has more than {most:,} members; refused, nothing kept ({raising})")
         if declared > limit:
             raise _too_large(archive, limit)
         if escapes(name):

@@ -169,10 +169,14 @@ def remove_stale_builds(cache_dir: Path) -> list[Path]:
     process's, nor another host's); returns the removed."""
     removed = []
     for path in sorted(cache_dir.glob(f"*{TEMPORARY}*")) if cache_dir.is_dir() else []:
-        if path.is_dir() and left_by_dead_process(path.name.rpartition(TEMPORARY)[2]):
+        owner = path.name.rpartition(TEMPORARY)[2]
+        if path.is_dir() and left_by_dead_process(owner):
             shutil.rmtree(path, ignore_errors=True)
             log.info("Removed %s, a patch store whose build was killed", path)
             removed.append(path)
+        elif path.is_dir() and owner.isdigit():  # an earlier version's name: no host to tell whose it is
+            unknown = "a half-built patch store of an earlier version (pid %s, host not recorded)"
+            log.warning(f"%s is {unknown}: remove it by hand if no build of it is running", path, owner)
     return removed
 
 

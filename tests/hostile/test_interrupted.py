@@ -80,16 +80,18 @@ def test_a_signal_during_the_store_build_leaves_no_half_made_store(
 
 
 def test_half_built_stores_of_dead_processes_are_removed_and_no_others(
-    tmp_path: Path, dead_pid: int, live_pid: int
+    tmp_path: Path, dead_pid: int, live_pid: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     folder = tmp_path / "cache"
     dead, live = folder / f"tiny-0.tmp-{host()}.{dead_pid}", folder / f"tiny-0.tmp-{host()}.{live_pid}"
     elsewhere = folder / f"tiny-0.tmp-another-node.{dead_pid}"
-    for path in (dead, live, elsewhere):
+    earlier = folder / f"tiny-0.tmp-{dead_pid}"  # an earlier version's name, without the host
+    for path in (dead, live, elsewhere, earlier):
         path.mkdir(parents=True)
         (path / "noisy.npy").write_bytes(b"x" * 1000)
     PatchStore.build(pairs_of(tmp_path / "img"), folder, "tiny", size=32, stride=32, progress=False)
-    assert not dead.exists() and live.is_dir() and elsewhere.is_dir()
+    assert not dead.exists() and live.is_dir() and elsewhere.is_dir() and earlier.is_dir()
+    assert f"{earlier} is a half-built patch store of an earlier version (pid {dead_pid}" in caplog.text
 
 
 def test_temporary_files_of_dead_processes_are_removed_and_no_others(

@@ -44,7 +44,7 @@ def test_every_wrong_value_is_named_at_once(tmp_path: Path) -> None:
         "  trainer.precision=True (a boolean): expected e.g. 32-true, bf16-mixed, 16-mixed",
         "  data.batch_size=0 (an integer): expected an integer >= 1",
         "  data.num_workers='many' (a string): expected an integer >= 0 or auto",
-        "  noise.sigma=[50, 10] (list): expected a sigma >= 0 on the 0-255 scale, or [low, high]",
+        "  noise.sigma=[50, 10] (a list): expected a sigma >= 0 on the 0-255 scale, or [low, high]",
         "  model.optimizer.lr=-1 (an integer): expected a number >= 0",
         "  inference.tile=0.5 (a number): expected an integer >= 0 (0: whole images)",
     ]
