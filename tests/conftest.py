@@ -17,6 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from tests.fixtures.http_server import Server
 from tests.helpers import TINY, compose_cfg
 
 TESTS = Path(__file__).resolve().parent
@@ -62,3 +63,11 @@ def cfg_train(cfg_train_global: tuple[DictConfig, object], tmp_path: Path) -> Di
         cfg.paths.log_dir = str(tmp_path / "logs")
         cfg.paths.cache_dir = str(tmp_path / "cache")
     return cfg
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    """A local HTTP server (tests.fixtures.http_server.Server), for downloads."""
+    serving = Server()
+    yield serving
+    serving.httpd.shutdown()

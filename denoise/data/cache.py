@@ -200,9 +200,17 @@ def write_store(
     dtype = np.dtype(np.uint8 if eight_bit else np.uint16)
     names = ("noisy", "clean", "noisy2") if partners else ("noisy", "clean")
     entries = write_patches(folder, layout, names, partners, size, channels, dtype, name, progress)
-    index = {"version": STORE_VERSION, "key": key, "size": size, "stride": stride, "channels": channels,
-             "dtype": dtype.name, "patches": sum(len(boxes) for _, boxes in layout), "pairs": entries,
-             "second_noisy": partners is not None}  # fmt: skip
+    index = {
+        "version": STORE_VERSION,
+        "key": key,
+        "size": size,
+        "stride": stride,
+        "channels": channels,
+        "dtype": dtype.name,
+        "patches": sum(len(boxes) for _, boxes in layout),
+        "pairs": entries,
+        "second_noisy": partners is not None,
+    }
     write_text(folder / "index.json", json.dumps(index, indent=1))
 
 

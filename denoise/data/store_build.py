@@ -54,8 +54,9 @@ def _load_raw(
 Layout = list[tuple[ImagePair, list[tuple[int, int]]]]
 
 
-def plan_layout(pairs: Sequence[ImagePair], partners: Mapping[Path, Path] | None, size: int, stride: int,
-                name: str) -> Layout:  # fmt: skip
+def plan_layout(
+    pairs: Sequence[ImagePair], partners: Mapping[Path, Path] | None, size: int, stride: int, name: str
+) -> Layout:
     """Each pair's sub-image windows (on the grid of its smallest file); pairs smaller than a window, all named in
     one error with the largest size that fits."""
     layout, too_small = [], []
@@ -80,9 +81,16 @@ def plan_layout(pairs: Sequence[ImagePair], partners: Mapping[Path, Path] | None
 
 
 def write_patches(
-    folder: Path, layout: Layout, names: Sequence[str], partners: Mapping[Path, Path] | None, size: int,
-    channels: int, dtype: np.dtype, name: str, progress: bool,
-) -> list[dict[str, Any]]:  # fmt: skip
+    folder: Path,
+    layout: Layout,
+    names: Sequence[str],
+    partners: Mapping[Path, Path] | None,
+    size: int,
+    channels: int,
+    dtype: np.dtype,
+    name: str,
+    progress: bool,
+) -> list[dict[str, Any]]:
     """Every window of every pair into one memory-mapped ``.npy`` per image kind, fsynced; the index's entries."""
     shape = (sum(len(boxes) for _, boxes in layout), size, size, channels)
     outputs = [np.lib.format.open_memmap(folder / f"{n}.npy", "w+", dtype=dtype, shape=shape) for n in names]
@@ -96,8 +104,9 @@ def write_patches(
                 for output, image in zip(outputs, images, strict=False):
                     output[position] = crop(image, top, left, size)
                 position += 1
-            entries.append({"name": pair.name, "dataset": pair.dataset, "first": position - len(boxes),
-                            "count": len(boxes)})  # fmt: skip
+            entries.append(
+                {"name": pair.name, "dataset": pair.dataset, "first": position - len(boxes), "count": len(boxes)}
+            )
             bar.advance(task)
     for output in outputs:
         output.flush()

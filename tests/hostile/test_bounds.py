@@ -5,12 +5,8 @@ for every registered network (an 8 KB checkpoint cannot ask for five million mod
 from __future__ import annotations
 
 import hashlib
-import io
-import tarfile
 import time
 import tracemalloc
-import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,35 +20,10 @@ from denoise.data import archive
 from denoise.data.archive import ArchiveError
 from denoise.data.catalog import Entry
 from denoise.data.fetch import get
-from tests.fixtures.http_server import Server
+from tests.fixtures.http_server import Server, tar_bytes, zip_bytes
 from tests.fixtures.small import lightning_checkpoint, tiny_images
 
 BOMB = 50 << 20  # a 50 MB member of zeros: ~50 KB compressed, 1000 times its archive
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    serving = Server()
-    yield serving
-    serving.httpd.shutdown()
-
-
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as handle:
-        for name, data in members.items():
-            handle.writestr(name, data)
-    return buffer.getvalue()
-
-
-def tgz_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as handle:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            handle.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def archive_entry(server: Server, data: bytes, name: str = "set.zip", unpacked: int | None = None) -> Entry:
@@ -79,7 +50,7 @@ def peak_traced(call) -> tuple[int, BaseException | None]:
 def test_an_archive_bomb_is_refused_streamed_with_nothing_kept(server: Server, tmp_path: Path, kind: str) -> None:
     """The report's case: a small zip with one huge member was read whole into memory (4.24 GB peak) and a tar.gz
     wrote its 2 GB member with rc 0. Now the declared sizes are added up before anything is written."""
-    data = (zip_bytes if kind == "zip" else tgz_bytes)({"img/1.png": b"\x89PNG small", "img/2.png": bytes(BOMB)})
+    data = (zip_bytes if kind == "zip" else tar_bytes)({"img/1.png": b"\x89PNG small", "img/2.png": bytes(BOMB)})
     assert len(data) < BOMB / 500
     entry = archive_entry(server, data, f"set.{kind}")
     start = time.perf_counter()
@@ -126,7 +97,7 @@ def test_a_zip_that_holds_more_than_it_declares_is_refused_as_corrupt(tmp_path: 
 def test_an_archive_of_too_many_members_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(archive, "MAX_MEMBERS", 50)
     path = tmp_path / "many.tgz"
-    path.write_bytes(tgz_bytes({f"img/{i}.png": b"x" for i in range(51)}))
+    path.write_bytes(tar_bytes({f"img/{i}.png": b"x" for i in range(51)}))
     refused = r"many.tgz has more than 50 members; refused, nothing kept \(DENOISE_MAX_MEMBERS raises the limit\)"
     with pytest.raises(ArchiveError, match=refused):
         archive.unpack(path, tmp_path / "out", r"^img/")

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,20 +16,9 @@ from denoise.data.cache import PatchStore
 from denoise.data.catalog import CatalogError, Entry, catalog, escapes
 from denoise.data.fetch import FetchError, get
 from denoise.data.pairs import ImagePair
-from tests.fixtures.http_server import Server
+from tests.fixtures.http_server import Server, sha
 from tests.fixtures.small import tiny_images
 from tests.helpers import ROOT, TINY
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    serving = Server()
-    yield serving
-    serving.httpd.shutdown()
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,6 @@ shipped catalog's checksums against the standard sets beside the checkout."""
 
 from __future__ import annotations
 
-import hashlib
-import io
-import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,19 +13,8 @@ from denoise.cli.data import main as data_main
 from denoise.data import catalog, fetch
 from denoise.data.catalog import Entry
 from denoise.data.fetch import FetchError, ManualDownloadError, get
-from tests.fixtures.http_server import Server
+from tests.fixtures.http_server import Server, sha, tar_bytes
 from tests.helpers import SHARED_DATA
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    serving = Server()
-    yield serving
-    serving.httpd.shutdown()
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def files_entry(server: Server, files: dict[str, bytes], listed: dict[str, bytes] | None = None) -> Entry:
@@ -78,20 +63,6 @@ def test_a_wrong_checksum_is_refused_and_nothing_kept(server: Server, tmp_path: 
     with pytest.raises(FetchError, match=f"sha256 {sha(b'evil' * 10)}, not the catalog's {sha(b'good' * 10)}"):
         get(entry, tmp_path)
     assert list((tmp_path / "tiny").iterdir()) == []
-
-
-def tar_bytes(members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-        for name, target in (links or {}).items():
-            info = tarfile.TarInfo(name)
-            info.type, info.linkname = tarfile.SYMTYPE, target
-            archive.addfile(info)
-    return buffer.getvalue()
 
 
 def archive_entry(server: Server, data: bytes, sha256: str | None) -> Entry:
