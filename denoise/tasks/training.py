@@ -133,7 +133,8 @@ def _train(cfg: DictConfig, ckpt_path: str | None, out: Path, resuming: bool) ->
 def build_parts(cfg: DictConfig, ckpt_path: str | None = None) -> Parts:
     """The data (every split this run uses checked now, not a missing test folder after an hour of training; the
     training files against those under the checkpoint being resumed), the model (its channels checked against
-    the data's); then, the run admitted, what the objective needs served, the loggers, callbacks and trainer."""
+    the data's), what the objective needs served, the loggers, callbacks and trainer; then the run is admitted
+    (nothing is written before)."""
     datamodule: DenoiseDataModule = instantiate(cfg.data)
     splits = (["train", "val"] if cfg.get("train", True) else []) + (["test"] if cfg.get("test", True) else [])
     datamodule.check_inputs(splits)
@@ -148,7 +149,6 @@ def build_parts(cfg: DictConfig, ckpt_path: str | None = None) -> Parts:
             f"model.net.in_channels={network_channels} but the data gives {datamodule.channels}-channel images "
             f"(data.grayscale={datamodule.grayscale}); leave model.net.in_channels at ${{data.channels}}"
         )
-    admit_run()  # every check passed: the run's .hydra/ and log are written from here on
     # what the objective learns from, before the data is set up: a second noisy shot only when asked for
     # and the known noise level, for networks that take one (FFDNet, DRUNet; estimated where the data has none)
     needs = model.objective.needs | ({"noise_level"} if getattr(model, "takes_noise_level", False) else set())
@@ -165,7 +165,9 @@ def build_parts(cfg: DictConfig, ckpt_path: str | None = None) -> Parts:
                     "and the output (val/noise_in, val/noise_out; 0-255), not PSNR or SSIM",
                     type(datamodule).__name__)  # fmt: skip
         keep_newest_without_ground_truth(callbacks)
-    return Parts(datamodule, model, loggers, build_trainer(cfg.trainer, callbacks, loggers))
+    trainer = build_trainer(cfg.trainer, callbacks, loggers)
+    admit_run()  # every check passed: the run's .hydra/ and log are written from here on
+    return Parts(datamodule, model, loggers, trainer)
 
 
 def _preempted(during: str) -> PreemptedExit:
