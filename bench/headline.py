@@ -2,8 +2,8 @@
 against the classical filters on the standard benchmarks at sigma 15, 25 and 50, gray and colour, with the
 papers' numbers beside, and one image grid of every method on the same crop.
 
-    python bench/headline.py --data-dir data                              (every zoo card with weights)
-    python bench/headline.py --data-dir data --sets set12 --models zoo:dncnn_authors@25 --filters bm3d nlm wiener
+    python bench/headline.py                              (every zoo card with weights, the sets in paths.data_dir)
+    python bench/headline.py --sets set12 --models zoo:dncnn_authors@25 --filters bm3d nlm wiener
 
 One ``evaluate.py`` per benchmark and sigma runs every filter and every model that claims that sigma (a card's
 scored sigmas, or ``@sigma`` after a checkpoint; blind models at all three), on the same noisy images (seed
@@ -24,7 +24,6 @@ from typing import Any
 
 import yaml
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from denoise import zoo  # noqa: E402
 from denoise.checkpoint import load_network  # noqa: E402
+from denoise.data.catalog import default_data_dir  # noqa: E402
+from denoise.data.progress import Steps  # noqa: E402
 from denoise.tasks.compose import compose_config  # noqa: E402
 from denoise.tasks.evaluation import evaluate  # noqa: E402
 from denoise.tasks.zoo_pack import BENCHMARKS, BLIND_SIGMAS  # noqa: E402
@@ -75,7 +76,8 @@ def run_one(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=Path("data"), help="paths.data_dir: set12/ bsd68/ ...")
+    where = "paths.data_dir: set12/ bsd68/ ... (default: DENOISE_DATA, else ./data)"
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir(), help=where)
     parser.add_argument("--sets", nargs="+", default=[*GRAY_SETS, *COLOUR_SETS])
     parser.add_argument("--sigmas", nargs="+", type=float, default=list(BLIND_SIGMAS))
     parser.add_argument("--filters", nargs="+", default=list(DEFAULT_FILTERS))
@@ -91,8 +93,10 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     scores: dict[str, dict[str, dict[str, float]]] = {}  # method -> "set12_s25" -> psnr/ssim
     commands, grid = [], None
-    with tempfile.TemporaryDirectory() as tmp, Progress() as progress:
-        task = progress.add_task("evaluate.py runs", total=len(sets) * len(args.sigmas))
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Steps("headline", len(sets) * len(args.sigmas), "evaluate.py runs") as progress,
+    ):
         for benchmark in sets:
             gray = benchmark.name in GRAY_SETS
             for sigma in args.sigmas:
@@ -111,7 +115,7 @@ def main() -> int:
                     if found:
                         grid = args.out / "headline_grid.png"
                         shutil.copyfile(found[0], grid)
-                progress.advance(task)
+                progress.advance(1, key)
     columns = [f"{b.name}_s{s:g}" for b in sets for s in args.sigmas]
     papers = {f"{name} (paper)": {**card.get("paper", {})} for name, card in cards.items() if card.get("paper")} | {
         "BM3D (papers)": {k: v for card in cards.values() for k, v in (card.get("bm3d") or {}).items()}

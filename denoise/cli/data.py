@@ -52,10 +52,9 @@ def list_entries(data_dir: Path) -> int:
 
 
 def get_entries(names: Sequence[str], data_dir: Path, unverified: bool) -> int:
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
-    from denoise.data.catalog import catalog, manual_text
-    from denoise.data.fetch import FetchError, ManualDownloadError, get
+    from denoise.data.catalog import CatalogError, catalog, manual_text, present
+    from denoise.data.fetch import ManualDownloadError, get
+    from denoise.data.progress import Steps
 
     entries = catalog()
     unknown = [name for name in names if name not in entries]
@@ -63,24 +62,21 @@ def get_entries(names: Sequence[str], data_dir: Path, unverified: bool) -> int:
         print(f"denoise-data: error: unknown {unknown}; expected some of {sorted(entries)}", file=sys.stderr)
         return 2
     failed = 0
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns) as progress:
-        for name in dict.fromkeys(names):
-            entry = entries[name]
-            if entry.kind == "manual":  # nothing to download: where to get it, by hand
-                progress.console.print(manual_text(entry, data_dir))
-                failed += 1
-                continue
-            task = progress.add_task(name, total=entry.bytes())
-            try:
-                for line in get(entry, data_dir, unverified, lambda n, t=task: progress.advance(t, n), entries):
-                    progress.console.print(line)
-            except ManualDownloadError as err:
-                progress.console.print(str(err))
-                failed += 1
-            except FetchError as err:
-                progress.console.print(f"[red]denoise-data: error:[/red] {name}: {err}")
-                failed += 1
+    for name in dict.fromkeys(names):
+        entry = entries[name]
+        if entry.kind == "manual":  # nothing to download: where to get it, by hand (an answer, not an error)
+            here = present(entry, data_dir)
+            print(f"{name}: in place in {data_dir / entry.target}" if here else manual_text(entry, data_dir))
+            continue
+        try:
+            with Steps(f"denoise-data get {name}", entry.bytes(), "bytes") as progress:
+                lines = get(entry, data_dir, unverified, progress.advance, entries)
+            print("\n".join(lines))
+        except ManualDownloadError as err:
+            print(str(err))
+        except CatalogError as err:
+            print(f"denoise-data: error: {name}: {err}", file=sys.stderr)
+            failed += 1
     return 2 if failed else 0
 
 

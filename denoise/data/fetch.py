@@ -12,6 +12,7 @@ NIND, RENOIR, cloud drives) say where to download them by hand and where to put 
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import urllib.error
@@ -120,7 +121,21 @@ def _append(response: Any, partial: Path, have: int, limit: int, progress: Progr
 def get(entry: Entry, data_dir: Path, unverified: bool = False, progress: Progress | None = None,
         entries: dict[str, Entry] | None = None) -> list[str]:  # fmt: skip
     """Fetch ``entry`` into ``data_dir``; returns what it did, a line per step (files already in place and
-    matching are kept)."""
+    matching are kept). A fetch that fails leaves no folder it made empty behind (an empty ``set12/`` would turn
+    "does not exist; fetch it with ..." into "holds no images")."""
+    made = [path for path in (data_dir, data_dir / ".downloads", data_dir / entry.target) if not path.exists()]
+    try:
+        return _get(entry, data_dir, unverified, progress, entries)
+    except BaseException:
+        for path in reversed(made):  # the deepest first; only folders still empty
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
+
+
+def _get(
+    entry: Entry, data_dir: Path, unverified: bool, progress: Progress | None, entries: dict[str, Entry] | None
+) -> list[str]:
     folder = data_dir / entry.target
     if entry.kind == "manual":
         raise ManualDownloadError(manual_text(entry, data_dir))

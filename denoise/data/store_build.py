@@ -3,17 +3,20 @@ the store's grid, and the memory-mapped arrays they are written into, one pair d
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from denoise.data.io import image_size, read_raw, to_channels
 from denoise.data.pairs import ImagePair, aligned
+from denoise.data.progress import Steps
 from denoise.data.transforms import crop
+
+log = logging.getLogger(__name__)
 
 
 def grid(length: int, size: int, stride: int) -> list[int]:
@@ -95,9 +98,7 @@ def write_patches(
     shape = (sum(len(boxes) for _, boxes in layout), size, size, channels)
     outputs = [np.lib.format.open_memmap(folder / f"{n}.npy", "w+", dtype=dtype, shape=shape) for n in names]
     entries, position = [], 0
-    columns = [TextColumn(f"[bold]patch store {name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    with Progress(*columns, disable=not progress) as bar:
-        task = bar.add_task("pairs", total=len(layout))
+    with Steps(f"patch store {name}", len(layout), "pairs", emit=log.info, enabled=progress) as bar:
         for pair, boxes in layout:
             images = _load_raw(pair, channels, dtype, partners[pair.noisy] if partners else None)
             for top, left in boxes:
@@ -107,7 +108,7 @@ def write_patches(
             entries.append(
                 {"name": pair.name, "dataset": pair.dataset, "first": position - len(boxes), "count": len(boxes)}
             )
-            bar.advance(task)
+            bar.advance(1, pair.name)
     for output in outputs:
         output.flush()
     del outputs

@@ -152,15 +152,17 @@ class Analysis:
 
 
 def analyze(samples: Iterator[Sample], total: int, bins: int = 32, progress: bool = True, **kwargs: Any) -> Analysis:
-    """Feed every sample through an :class:`Analysis` under a progress bar, keeping none of them."""
-    from rich.progress import Progress
+    """Feed every sample through an :class:`Analysis` under a progress bar (plain lines without a terminal),
+    keeping none of them."""
+    import logging
+
+    from denoise.data.progress import Steps
 
     analysis = Analysis(bins=bins, **kwargs)
-    with Progress(disable=not progress) as bar:
-        task = bar.add_task("pairs", total=total)
+    with Steps("EDA", total, "pairs", emit=logging.getLogger(__name__).info, enabled=progress) as bar:
         for sample in samples:
             analysis.add(sample)
-            bar.advance(task)
+            bar.advance(1, getattr(sample, "name", None))
     return analysis
 
 

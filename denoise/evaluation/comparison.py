@@ -7,6 +7,7 @@ the first few images' outputs for the image grids. The caller writes the files (
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,14 +17,16 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
 from denoise.config.specs import build
 from denoise.data.io import tensor2single
+from denoise.data.progress import Steps
 from denoise.evaluation.metrics import Convention, scores
 from denoise.evaluation.report import zoom_box
 from denoise.inference import Inference, denoise_image
+
+log = logging.getLogger(__name__)
 
 #: the columns of per_image.csv
 PER_IMAGE_COLUMNS = ("image", "dataset", "method", "kind", "psnr", "ssim", "psnr_noisy", "ssim_noisy", "seconds")
@@ -166,9 +169,7 @@ def compare(
     grids: list[GridCase] = []
     seconds = dict.fromkeys((m.label for m in methods), 0.0)
     megapixels = 0.0
-    columns = [TextColumn("[bold]evaluate {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, transient=True) as progress:
-        task = progress.add_task("", total=total * len(methods))
+    with Steps("evaluate", total * len(methods), "runs", emit=log.info) as progress:  # a bar, or plain lines
         for index, batch in enumerate(batches):
             noisy, clean = batch["noisy"].to(device), batch["clean"].to(device)
             if noisy.shape[0] != 1:
@@ -183,7 +184,6 @@ def compare(
             if grid is not None:
                 grid.add("noisy", _caption("noisy", noisy_scores["psnr_noisy"], noisy_scores["ssim_noisy"]), noisy[0])
             for method in methods:
-                progress.update(task, description=f"{name}: {method.label}")
                 start = time.perf_counter()
                 known = batch.get("noise_level")
                 denoised = method.run(noisy, known.to(device) if known is not None else None)
@@ -204,7 +204,7 @@ def compare(
                 per_image.append(row)
                 if grid is not None:
                     grid.add(method.label, _caption(method.label, row["psnr"], row["ssim"]), denoised[0])
-                progress.advance(task)
+                progress.advance(1, f"{method.label} on {name}")
             if grid is not None:
                 grids.append(grid.finish())
     return Comparison(per_image, grids, seconds, megapixels)

@@ -17,7 +17,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
 from denoise.checkpoint import load_network
@@ -32,6 +31,7 @@ from denoise.data.io import (
     tensor2uint,
     write_image,
 )
+from denoise.data.progress import Steps
 from denoise.inference import (
     Inference,
     ModelOutputError,
@@ -185,15 +185,11 @@ def predict(
     remove_stale_partials(out_dir)  # images of an earlier call that was killed mid-write
     prepare_network(net, settings, channels)  # TLC, when asked for
     written = []
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, transient=True) as progress, torch.inference_mode():
-        files = progress.add_task("files", total=len(jobs))
-        tiles = progress.add_task("tiles", total=1)
+    with Steps("denoise-predict", len(jobs), "images") as progress, torch.inference_mode():
         for source, target in jobs:
-            progress.update(tiles, description=f"tiles of {source.name}", completed=0, total=1)
 
-            def on_tile(done: int, total: int) -> None:
-                progress.update(tiles, completed=done, total=total)
+            def on_tile(done: int, total: int, name: str = source.name) -> None:
+                progress.advance(0, f"{name}, tile {done}/{total}" if total > 1 else name)
 
             image = read_raw(source, max_pixels)
             try:
@@ -203,5 +199,5 @@ def predict(
                 raise ModelOutputError(f"{ckpt} on {source}: {err}; nothing was written for it") from None
             depth = 8 if image.dtype == np.uint8 else 16
             written.append(write_image(target, result, bit_depth=depth, overwrite=overwrite))
-            progress.advance(files)
+            progress.advance(1, source.name)
     return written

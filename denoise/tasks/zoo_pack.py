@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,7 @@ from omegaconf import OmegaConf
 
 from denoise import zoo
 from denoise.checkpoint import load_network
+from denoise.data.catalog import default_data_dir
 from denoise.data.files import atomic_open, write_text
 from denoise.tasks.compose import compose_config
 from denoise.tasks.evaluation import evaluate
@@ -113,7 +113,7 @@ def pack(run_dir: str | Path, name: str | None = None, data_dir: str | Path | No
     if not zoo.NAME.match(name):
         raise PackError(f"--name {name!r}: a card's name has letters, digits, '.', '_', '-' only")
     gray = bool(cfg["data"].get("grayscale", False))
-    data_dir = Path(data_dir or os.environ.get("DENOISE_DATA", "data"))  # paths.data_dir's own default
+    data_dir = Path(data_dir) if data_dir else default_data_dir()  # paths.data_dir's own default
     sets = [s for s in BENCHMARKS[gray] if (data_dir / s).is_dir()]
     if not sets:
         raise PackError(f"none of {list(BENCHMARKS[gray])} is under {data_dir}: give --data-dir (paths.data_dir)")

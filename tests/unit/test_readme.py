@@ -1,7 +1,9 @@
 """The README runs as written from a fresh clone: every command of its fenced ``bash`` blocks is checked without
 running the long ones. Hydra commands compose with their overrides; argparse commands parse their arguments;
-scripts named exist; every ``data/...`` folder a command reads is one that ``denoise-data get`` fetches (or a
-file the README says how to make); no command names ``../shared`` (a user's clone has none beside it).
+scripts named exist; every folder of the data folder a command reads is one that ``denoise-data get`` fetches (or
+a file the README says how to make), and is named through the data folder (``${paths.data_dir}/...``,
+``"${DENOISE_DATA:-data}/..."``), so that the command runs unchanged from any folder once ``DENOISE_DATA`` is set;
+no command names ``../shared`` (a user's clone has none beside it).
 
 Placeholders (``...``, ``<run>``, ``CKPT``, ``DIR``, ``/data/...``: a user's own) are skipped, as are commands of
 other tools (pip, pytest, sudo, wandb, kill)."""
@@ -13,6 +15,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from denoise.data.catalog import catalog
 from tests.helpers import ROOT, compose_cfg
@@ -62,9 +65,15 @@ FETCHED = {Path(entry.target).name for entry in catalog().values()}
 MADE = {"reference", "weights"}
 
 
+#: how a command names a folder of the data folder: ${paths.data_dir}/X (Hydra), ${DENOISE_DATA:-data}/X (a shell)
+THROUGH_DATA_DIR = r"(?:\$\{paths\.data_dir\}|\$\{DENOISE_DATA:-data\})/"
+#: a path that reads the data folder relative to wherever the command runs (broken once DENOISE_DATA is set)
+RELATIVE_DATA = re.compile(r"(?:^|[\[=,])data/[A-Za-z0-9_]+")
+
+
 def data_folders(tokens: list[str]) -> list[str]:
-    """The first folder under ``data/`` of every path a command names."""
-    return re.findall(r"(?:^|[\[=,\s])data/([A-Za-z0-9_]+)", " ".join(tokens))
+    """The first folder under the data folder of every path a command names."""
+    return re.findall(r"(?:^|[\[=,\s])(?:" + THROUGH_DATA_DIR + r"|data/)([A-Za-z0-9_]+)", " ".join(tokens))
 
 
 def hydra_overrides(tokens: list[str]) -> list[str]:
@@ -87,6 +96,37 @@ def test_each_hydra_command_composes(command: str, tmp_path: Path) -> None:
         assert folder in FETCHED | MADE, f"{command}: data/{folder} is neither fetched by denoise-data nor made"
     overrides = hydra_overrides(tokens[1:])
     compose_cfg(HYDRA[tokens[0]], overrides, tmp_path / "run")
+
+
+def test_no_command_reads_the_data_folder_relative_to_where_it_runs() -> None:
+    """``data.test_dirs=[data/set12]`` reads ./data/set12 whatever DENOISE_DATA says (the report: with
+    DENOISE_DATA set, evaluate.py proposed a new download into ./data); the README names the data folder."""
+    relative = [command for command in commands() if any(RELATIVE_DATA.search(token) for token in words(command))]
+    assert not relative, relative
+
+
+THROUGH_HYDRA = [c for c in commands() if words(c) and words(c)[0] in HYDRA and re.search(THROUGH_DATA_DIR, c)]
+
+
+@pytest.mark.parametrize("command", THROUGH_HYDRA)
+def test_the_data_a_hydra_command_reads_follows_denoise_data(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from another folder with DENOISE_DATA elsewhere, every path the command names through the data folder
+    lands there."""
+    elsewhere = tmp_path / "elsewhere" / "data"
+    monkeypatch.setenv("DENOISE_DATA", str(elsewhere))
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    tokens = words(command)
+    cfg = compose_cfg(HYDRA[tokens[0]], hydra_overrides(tokens[1:]), tmp_path / "run")
+    keys = ("ckpt_path", "data.test_dirs", "data.train_dirs", "data.val_dirs")
+    named = [key for key in keys if re.search(THROUGH_DATA_DIR, " ".join(t for t in tokens if t.startswith(key)))]
+    assert named, command
+    for key in named:
+        value = OmegaConf.select(cfg, key)
+        paths = list(value) if OmegaConf.is_list(value) else [value]
+        assert all(str(path).startswith(f"{elsewhere}/") for path in paths), (key, paths)
 
 
 @pytest.mark.parametrize("command", [c for c in commands() if words(c) and words(c)[0] in ARGPARSE])
