@@ -29,7 +29,8 @@ NEEDS_EXTRA = (
 
 def check_extras(argv: Sequence[str]) -> None:
     """Stop with the ``pip install`` that fixes it when an override asks for an optional part that is missing
-    (Hydra would fail later with a list of the plugins it knows)."""
+    (Hydra would fail later with a list of the plugins it knows), and with one line when ``launcher=slurm`` runs
+    where there is no SLURM (submitit's own error is a 25-line traceback)."""
     for argument in argv:
         for pattern, module in NEEDS_EXTRA:
             if pattern.match(argument):
@@ -38,6 +39,30 @@ def check_extras(argv: Sequence[str]) -> None:
                 except ImportError as err:
                     print(f"error: {err}", file=sys.stderr)
                     raise SystemExit(2) from None
+        if NEEDS_EXTRA[0][0].match(argument):
+            check_slurm(argument)
+
+
+def check_slurm(argument: str) -> None:
+    """``launcher=slurm`` where there is no SLURM, or one that does not answer: one line saying so and what to do."""
+    import shutil
+    import subprocess
+
+    advice = "run it on a cluster's login node, start a one-node cluster here (bash scripts/local_slurm.sh start)"
+    advice += ", or run several jobs on this machine with launcher=joblib"
+    if shutil.which("sbatch") is None:
+        message = f"{argument} submits the runs to SLURM, and this machine has none (no sbatch on PATH): {advice}"
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+    try:
+        answer = subprocess.run(["sinfo", "--noheader"], capture_output=True, text=True, timeout=20)
+        failed = answer.returncode != 0
+        reason = (answer.stderr.strip().splitlines() or ["no answer"])[-1]
+    except (OSError, subprocess.TimeoutExpired) as err:
+        failed, reason = True, str(err)
+    if failed:
+        print(f"error: {argument}: SLURM does not answer on this machine (sinfo: {reason}): {advice}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 #: errors about the user's data, settings or files (every error the suite raises for them is one of these): one

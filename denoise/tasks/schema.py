@@ -26,6 +26,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from denoise.config.specs import current_target
+from denoise.tasks.additions import unread_additions
 
 Check = Callable[[Any], bool]
 
@@ -232,6 +233,9 @@ def check_types(cfg: DictConfig, command: str) -> None:
         if not check(value):
             wrong.append(f"{key}={_describe(value)}: expected {expected}")
     wrong += [problem for problem in argument_problems(cfg) if problem.split("=")[0] not in SCHEMA]
-    if wrong:
-        raise ValueError(f"{command}: {len(wrong)} config value(s) of the wrong kind, found before anything ran:\n  "
-                         + "\n  ".join(wrong))  # fmt: skip
+    unread = unread_additions(cfg)
+    if wrong or unread:
+        found = [f"{len(wrong)} config value(s) of the wrong kind"] if wrong else []
+        found += [f"{len(unread)} key(s) added with + that nothing reads"] if unread else []
+        lines = "\n  ".join(wrong + unread)
+        raise ValueError(f"{command}: {' and '.join(found)}, found before anything ran:\n  {lines}")

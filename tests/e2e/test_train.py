@@ -525,7 +525,8 @@ def test_without_a_terminal_the_log_shows_progress_and_the_failure(tmp_path: Pat
         assert re.search(r"epoch 2/2 step \d+ loss [0-9.e-]+ [0-9.]+ it/s elapsed \d:\d\d:\d\d ETA \d:\d\d:\d\d", text)
         assert re.search(r"validation after epoch 1 \(step \d+\): val/loss [0-9.]+, val/psnr [0-9.]+", text)
     failed = tmp_path / "failed"
-    result = run_cli("train.py", *TINY, "logger=none", "+trainer.no_such_argument=1", run_dir=failed)
+    probe = "+callbacks.fail._target_=tests.fixtures.probes.FailOnStart"
+    result = run_cli("train.py", *TINY, "logger=none", probe, run_dir=failed)
     assert result.returncode != 0
     log_text = (failed / "train.log").read_text()
-    assert "the run failed" in log_text and "no_such_argument" in log_text and "Traceback" in log_text
+    assert "the run failed" in log_text and "FailOnStart" in log_text and "Traceback" in log_text

@@ -57,3 +57,60 @@ def test_a_wrong_value_stops_train_py_before_wandb_starts(tmp_path: Path) -> Non
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "trainer.max_epochs='abc' (a string): expected an integer (-1: no limit) or null" in result.stderr
     assert not (run / "wandb").exists() and not (run / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    ("added", "closest"),
+    [
+        ("+foo=1", None),
+        ("+trainer.max_epoch=3", "trainer.max_epochs"),
+        ("+seeds=3", "seed"),
+        ("+model.net.chanels=16", "model.net.channels"),
+        ("+data.store.sise=64", None),
+    ],
+)
+def test_a_key_added_that_nothing_reads_is_refused_with_the_closest(tmp_path: Path, added: str, closest: str) -> None:
+    """The report's case: +foo=1 (any +key typo) trained with the defaults, and Hydra's own hint for a misspelt key
+    (+trainer.max_epoch=3) leads straight into it."""
+    overrides = ["data=sidd", "data.root=/x", added] if added.startswith("+data.store") else [added]
+    with pytest.raises(ValueError) as caught:
+        check_types(compose_cfg("train", overrides, tmp_path / "run"), "train.py")
+    message = str(caught.value)
+    assert message.startswith("train.py: 1 key(s) added with + that nothing reads, found before anything ran:")
+    key = added[1:].partition("=")[0]
+    assert f"{added}: nothing reads '{key}' (the run would go on with the defaults)" in message
+    if closest:
+        assert f"did you mean {closest}=...?" in message
+
+
+def test_keys_added_that_a_part_reads_pass(tmp_path: Path) -> None:
+    """An argument a part takes (Lightning's Trainer, a callback added with its _target_), a value that another
+    interpolates."""
+    added = ["+trainer.profiler=simple", "+callbacks.kill._target_=tests.fixtures.signals.SignalAt",
+             "+callbacks.kill.epoch=1", "+my_root=/x", "data.train_dirs=[${my_root}]"]  # fmt: skip
+    check_types(compose_cfg("train", [*TINY, *added], tmp_path / "run"), "train.py")
+
+
+def test_launcher_slurm_without_slurm_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The report's case: launcher=slurm without SLURM was a 25-line traceback."""
+    from denoise.cli import check_extras
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch
+    with pytest.raises(SystemExit) as exited:
+        check_extras(["-m", "launcher=slurm"])
+    assert exited.value.code == 2
+    assert "error: launcher=slurm submits the runs to SLURM, and this machine has none (no sbatch on PATH)" in (
+        capsys.readouterr().err
+    )
+    unreachable = "echo 'sinfo: error: Unable to contact slurm controller' >&2; exit 1"
+    for name, script in (("sbatch", "exit 0"), ("sinfo", unreachable)):
+        (tmp_path / name).write_text(f"#!/bin/sh\n{script}\n")
+        (tmp_path / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    with pytest.raises(SystemExit):
+        check_extras(["-m", "launcher=slurm"])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "SLURM does not answer on this machine (sinfo: sinfo: error: Unable to contact slurm controller)" in err
