@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from denoise import zoo  # noqa: E402
 from denoise.checkpoint import load_network  # noqa: E402
 from denoise.data.catalog import default_data_dir  # noqa: E402
-from denoise.data.progress import Steps  # noqa: E402
+from denoise.data.console import Steps  # noqa: E402
 from denoise.tasks.compose import compose_config  # noqa: E402
 from denoise.tasks.evaluation import evaluate  # noqa: E402
 from denoise.tasks.zoo_pack import BENCHMARKS, BLIND_SIGMAS  # noqa: E402

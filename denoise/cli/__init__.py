@@ -110,10 +110,11 @@ def hydra_command(config_name: str, job_path: str) -> Callable[[], Any]:
 
     @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)
     def command(cfg: Any) -> Any:
-        from denoise.tasks.rundir import admit_run, hold_run, refuse_run
+        from denoise.tasks.rundir import admit_run, hold_run, one_line_each, refuse_run
 
         module, _, function = job_path.partition(":")
         job = getattr(importlib.import_module(module), function)
+        one_line_each()  # Lightning, imported by now, prints nothing itself: each line once, through Hydra's handlers
         hold_run(cfg)  # nothing is written into the run directory until the job's checks pass (admit_run)
         try:
             result = job(cfg)

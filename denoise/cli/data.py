@@ -6,6 +6,7 @@ RENOIR) say where to download them and where to put them."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, help="where the data lands (default: DENOISE_DATA, else ./data)")
     verbs = parser.add_subparsers(dest="verb", required=True)
     listing = verbs.add_parser("list", help="every dataset and weights file, its size, terms, and whether it is here")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     get = verbs.add_parser("get", help="download, check and unpack entries of the list")
     for verb in (listing, get):  # after the verb too (`denoise-data get set12 --data-dir DIR`)
         verb.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help="where the data lands")
@@ -32,29 +34,32 @@ def _size(value: int | None) -> str:
     return "?" if value is None else f"{value / 2**20:.1f} MB"
 
 
-def list_entries(data_dir: Path) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
+def list_entries(data_dir: Path, as_json: bool = False) -> int:
+    """Every entry: what it is, its size, how to get it, its terms, where it lands and whether it is there; a
+    table on a terminal, full-width plain rows in a pipe, or JSON."""
     from denoise.data.catalog import catalog, present
+    from denoise.data.console import show_table
 
-    table = Table(title=f"denoise-data: lands under {data_dir} (DENOISE_DATA or --data-dir to move it)")
-    for column in ("name", "what", "size", "how", "terms", "lands in", "here"):
-        table.add_column(column, overflow="fold")
+    rows = []
     for entry in catalog().values():
         how = {"files": "get", "archive": "get", "file": "get", "manual": "by hand"}[entry.kind]
         if entry.kind in ("archive", "file") and entry.spec[entry.kind].get("sha256") is None:
             how = "get --unverified"
-        table.add_row(entry.name, entry.what, _size(entry.bytes()), how, entry.terms, entry.target,
-                      "yes" if present(entry, data_dir) else "-")  # fmt: skip
-    Console().print(table)
+        rows.append({"name": entry.name, "what": entry.what, "size": _size(entry.bytes()), "how": how,
+                     "terms": entry.terms, "lands in": str(data_dir / entry.target),
+                     "here": "yes" if present(entry, data_dir) else "-"})  # fmt: skip
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    title = f"denoise-data: lands under {data_dir} (DENOISE_DATA or --data-dir to move it)"
+    show_table(title, list(rows[0]) if rows else ["name"], [list(row.values()) for row in rows], right=("size",))
     return 0
 
 
 def get_entries(names: Sequence[str], data_dir: Path, unverified: bool) -> int:
     from denoise.data.catalog import CatalogError, catalog, manual_text, present
+    from denoise.data.console import Steps
     from denoise.data.fetch import ManualDownloadError, get
-    from denoise.data.progress import Steps
 
     entries = catalog()
     unknown = [name for name in names if name not in entries]
@@ -87,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data_dir = args.data_dir or default_data_dir()
     try:
         if args.verb == "list":
-            return list_entries(data_dir)
+            return list_entries(data_dir, args.json)
         return get_entries(args.names, data_dir, args.unverified)
     except (CatalogError, OSError) as err:
         print(f"denoise-data: error: {err}", file=sys.stderr)

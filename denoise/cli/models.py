@@ -16,10 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
-
 from denoise.cli import add_version
 from denoise.config.paths import CONF_DIR
 
@@ -83,14 +79,15 @@ def show_zoo(as_json: bool) -> int:
     if as_json:
         print(json.dumps(cards, indent=2, default=str))
         return 0
-    table = Table(title=f"the model zoo ({zoo.index_path()}): evaluate.py ckpt_path=zoo:<name>")
-    for column in ("name", "network", "recipe", "weights", "scores (dB)", "paper (dB)"):
-        table.add_column(column)
+    from denoise.data.console import show_table
+
+    rows = []
     for name, card in cards.items():
         weights = card.get("file") or card.get("url") or "not trained yet"
         network, recipe = str(card.get("network", "")), str(card.get("recipe", ""))
-        table.add_row(name, network, recipe, str(weights), _pairs(card.get("scores")), _pairs(card.get("paper")))
-    Console().print(table)
+        rows.append([name, network, recipe, str(weights), _pairs(card.get("scores")), _pairs(card.get("paper"))])
+    columns = ("name", "network", "recipe", "weights", "scores (dB)", "paper (dB)")
+    show_table(f"the model zoo ({zoo.index_path()}): evaluate.py ckpt_path=zoo:<name>", columns, rows)
     return 0
 
 
@@ -110,31 +107,30 @@ def main() -> None:
         parser.error(f"--conf {args.conf}: no model/ folder there (expected the repository's conf/)")
     import torch
 
+    from denoise.data.console import Steps, show_table
     from denoise.tasks.compose import model_specs
 
     rows = []
     specs = model_specs(args.conf)
-    with Progress(transient=True, disable=args.json) as progress:
-        task = progress.add_task("models", total=len(specs))
+    with Steps("denoise-models", len(specs), "models", enabled=not args.json) as progress:
         for name, spec in specs.items():
             row = {"model": name, "network": spec["_target_"].rsplit(".", 1)[-1], **count(spec, name, args.size, 3)}
             if args.time:
                 row["cpu_ms"] = cpu_ms(spec, name, args.size, 3, args.repeats)
             rows.append(row)
-            progress.advance(task)
+            progress.advance(1, name)
 
     if args.json:
         print(json.dumps({"size": args.size, "threads": torch.get_num_threads(), "models": rows}, indent=2))
         return
     timed = f"; CPU ms for one {args.size}x{args.size} forward, {torch.get_num_threads()} threads" if args.time else ""
-    table = Table(title=f"models (RGB; GMACs per megapixel{timed})")
     columns = ("model", "network", "parameters", "GMACs/MP", *(("CPU ms",) if args.time else ()))
-    for column in columns:
-        table.add_column(column, justify="left" if column in {"model", "network"} else "right")
-    for row in rows:
-        cells = [row["model"], row["network"], f"{row['parameters']:,}", f"{row['gmacs_per_megapixel']:.1f}"]
-        table.add_row(*cells, *((f"{row['cpu_ms']:.0f}",) if args.time else ()))
-    Console().print(table)
+    cells = [
+        [row["model"], row["network"], f"{row['parameters']:,}", f"{row['gmacs_per_megapixel']:.1f}"]
+        + ([f"{row['cpu_ms']:.0f}"] if args.time else [])
+        for row in rows
+    ]
+    show_table(f"models (RGB; GMACs per megapixel{timed})", columns, cells, right=columns[2:])
 
 
 if __name__ == "__main__":

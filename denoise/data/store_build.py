@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from denoise.data.console import Steps
 from denoise.data.io import image_size, read_raw, to_channels
 from denoise.data.pairs import ImagePair, aligned
-from denoise.data.progress import Steps
 from denoise.data.transforms import crop
 
 log = logging.getLogger(__name__)

@@ -156,7 +156,7 @@ def analyze(samples: Iterator[Sample], total: int, bins: int = 32, progress: boo
     keeping none of them."""
     import logging
 
-    from denoise.data.progress import Steps
+    from denoise.data.console import Steps
 
     analysis = Analysis(bins=bins, **kwargs)
     with Steps("EDA", total, "pairs", emit=logging.getLogger(__name__).info, enabled=progress) as bar:

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from denoise.config.specs import build
+from denoise.data.console import Steps
 from denoise.data.io import tensor2single
-from denoise.data.progress import Steps
 from denoise.evaluation.metrics import Convention, scores
 from denoise.evaluation.report import zoom_box
 from denoise.inference import Inference, denoise_image

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
+from denoise.data.console import show_table
 from denoise.data.files import atomic_open, write_bytes, write_text
 
 #: columns of results.csv / results.md, in order
@@ -59,12 +58,9 @@ def write_markdown(path: Path, title: str, rows: Sequence[Mapping[str, Any]], co
 
 
 def print_table(title: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column, justify="left" if column in {"method", "kind", "metric"} else "right")
-    for row in rows:
-        table.add_row(*(_fmt(row.get(c)) for c in columns))
-    Console().print(table)
+    """The rows as a table on stdout (rich on a terminal, full-width plain rows in a pipe)."""
+    right = [column for column in columns if column not in {"method", "kind", "metric"}]
+    show_table(title, columns, [[_fmt(row.get(c)) for c in columns] for row in rows], right=right)
 
 
 def method_rows(

@@ -8,10 +8,9 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
-from rich.console import Console
-from rich.table import Table
 
 from denoise.config.specs import build
+from denoise.data.console import show_table
 from denoise.data.datamodule import PairedDataModule
 from denoise.data.interrupt import StopSignalError
 from denoise.eda import run as run_eda
@@ -56,13 +55,12 @@ def prepare(cfg: DictConfig) -> dict[str, Any]:
     except StopSignalError as err:
         log.warning("Pre-empted: %s. Exiting with status %d; the same command starts again", err, PREEMPTED_EXIT_CODE)
         raise PreemptedExit() from None
-    table = Table(title="patch stores")
-    for column in ("dataset", "pairs", "sub-images", "size", "dtype", "GB", "folder"):
-        table.add_column(column)
+    rows = []
     for name, store in stores.items():
         size = sum(f.stat().st_size for f in store.folder.iterdir()) / 1e9
         index = store.index
-        table.add_row(name, str(len(index["pairs"])), str(index["patches"]), str(index["size"]), index["dtype"],
-                      f"{size:.3f}", str(store.folder))  # fmt: skip
-    Console().print(table)
+        rows.append([name, len(index["pairs"]), index["patches"], index["size"], index["dtype"], f"{size:.3f}",
+                     store.folder])  # fmt: skip
+    columns = ("dataset", "pairs", "sub-images", "size", "dtype", "GB", "folder")
+    show_table("patch stores", columns, rows, right=("pairs", "sub-images", "size", "GB"))
     return {name: str(store.folder) for name, store in stores.items()}

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from denoise.checkpoint import load_network
+from denoise.data.console import Steps
 from denoise.data.files import UnwritableError, refuse_existing, remove_stale_partials, writable_folder
 from denoise.data.io import (
     IMAGE_SUFFIXES,
@@ -31,7 +32,6 @@ from denoise.data.io import (
     tensor2uint,
     write_image,
 )
-from denoise.data.progress import Steps
 from denoise.inference import (
     Inference,
     ModelOutputError,

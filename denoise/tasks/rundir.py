@@ -190,3 +190,26 @@ def refuse_run() -> None:
         with contextlib.suppress(OSError):
             Path(made).rmdir()  # only when empty: never anything else's
         _RUN["made"] = None
+
+
+#: libraries that print their log lines themselves as well as passing them on: each line came twice
+SELF_PRINTING = ("lightning", "lightning.pytorch", "lightning.fabric")
+#: library lines that tell a user nothing about the run: an advert, a note on Lightning's own defaults
+NOISE = ("litlogger", "Skipping setting a default `ModelSummary` callback")
+
+
+def _no_advert(record: logging.LogRecord) -> bool:
+    return not any(words in record.getMessage() for words in NOISE)
+
+
+def one_line_each() -> None:
+    """Each log line once, through the run's handlers (the console and the log file): Lightning's own console
+    handlers go (its lines reached the console twice in a pipe), and its advert is dropped."""
+    for name in SELF_PRINTING:
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if type(h) is logging.StreamHandler]:
+            logger.removeHandler(handler)
+        logger.propagate = True
+    adverts = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if _no_advert not in adverts.filters:
+        adverts.addFilter(_no_advert)

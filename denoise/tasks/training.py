@@ -201,8 +201,13 @@ def fit_and_test(cfg: DictConfig, parts: Parts, ckpt_path: str | None) -> Outcom
         if best_path is None:
             log.warning("No best checkpoint was saved; testing the current weights")
         try:
-            trainer.test(model, datamodule=datamodule, ckpt_path=best_path if cfg.get("train", True) else ckpt_path,
-                         weights_only=True)  # fmt: skip
+            trainer.test(
+                model,
+                datamodule=datamodule,
+                ckpt_path=best_path if cfg.get("train", True) else ckpt_path,
+                weights_only=True,
+                verbose=False,
+            )  # fmt: skip  (the table is the suite's own, below)
         except SIGTERMException:
             raise _preempted("during the test") from None
         test_metrics = _floats(trainer.callback_metrics)

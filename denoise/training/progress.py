@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import RichProgressBar, Timer
+from lightning.pytorch.callbacks import RichModelSummary, RichProgressBar, Timer
+from lightning.pytorch.utilities.model_summary import get_formatted_model_size, get_human_readable_count
+
+from denoise.data.console import show_table
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,8 @@ class ProgressBar(RichProgressBar):
     def __init__(self, min_interval: float = 0.25, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.min_interval = min_interval
+        if not sys.stdout.isatty():  # in a pipe a bar draws only its last frame, into the log: PlainProgress reports
+            self.disable()
         self._loss: float | None = None
         self._drawn = 0.0
 
@@ -44,11 +50,42 @@ class ProgressBar(RichProgressBar):
             self._drawn = now
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
+    def _get_train_description(self, current_epoch: int) -> str:
+        """``Epoch 3/20``, counted from 1 as every other line of the suite counts (Lightning's bar said 2/19)."""
+        total = self.trainer.max_epochs if self.trainer.max_epochs not in (None, -1) else "?"
+        return f"{f'Epoch {current_epoch + 1}/{total}':{len(self.validation_description)}}"
+
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         items = super().get_metrics(trainer, pl_module)
         if self._loss is not None:
             items["loss"] = f"{self._loss:.4g}"
         return items
+
+
+class ModelSummary(RichModelSummary):
+    """The network's layers and sizes at the start of training: a rich table on a terminal, plain rows in a pipe;
+    the FLOPs column only where Lightning counted some (it counts none without an example input, and said
+    "Total FLOPs: 0")."""
+
+    @staticmethod
+    def summarize(
+        summary_data: list[tuple[str, list[str]]],
+        total_parameters: int,
+        trainable_parameters: int,
+        model_size: float,
+        total_training_modes: dict[str, int],
+        total_flops: int,
+        **summarize_kwargs: Any,
+    ) -> None:
+        kept = [(name, values) for name, values in summary_data if name != "FLOPs" or total_flops]
+        columns = ["", *(name for name, _ in kept[1:])] if kept and kept[0][0] == " " else [n for n, _ in kept]
+        rows = list(zip(*(values for _, values in kept), strict=True))
+        show_table("the network", columns, rows, right=("Params", "FLOPs", "Params per Device"))
+        frozen = total_parameters - trainable_parameters
+        sizes = [get_human_readable_count(int(n)).strip() for n in (trainable_parameters, frozen, total_parameters)]
+        flops = f", {get_human_readable_count(total_flops)} FLOPs" if total_flops else ""
+        in_all = f"{sizes[2]} in all ({get_formatted_model_size(model_size)} MB){flops}"
+        print(f"parameters: {sizes[0]} trainable, {sizes[1]} frozen, {in_all}", flush=True)
 
 
 def _clock(seconds: float) -> str:

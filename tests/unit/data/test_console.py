@@ -11,8 +11,8 @@ import pytest
 
 from denoise.cli.data import main as data_main
 from denoise.data.cache import PatchStore
+from denoise.data.console import Steps, progress_mode
 from denoise.data.pairs import ImagePair
-from denoise.data.progress import Steps, progress_mode
 from tests.fixtures.http_server import Server, sha
 from tests.fixtures.small import tiny_images
 

@@ -1,4 +1,5 @@
-"""Progress of long work, the same for every command: a rich bar on a terminal, plain lines without one.
+"""What every command shows, the same way: progress of long work and tables of results; a rich bar and rich tables
+on a terminal, plain lines without one (``nohup``, SLURM, a pipe: full width, never wrapped, no terminal codes).
 
 Under ``nohup``, SLURM or a pipe a rich bar draws nothing until it ends (a 16-minute Set12 comparison printed
 nothing at all), so there :class:`Steps` writes a plain line every ``every`` seconds and one at the end: what is
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -128,3 +129,31 @@ class Steps:
             self._bar.__exit__(kind, error, trace)
         elif self.mode == "lines" and kind is None and self.done != self._said:  # the end, unless just said
             self.line()
+
+
+def show_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[object]], right: Collection[str] = ()
+) -> None:
+    """A table on stdout: rich on a terminal; else the title and ``|``-separated rows, each column as wide as its
+    widest cell, at full width (a rich table in a pipe is cut to 80 columns, words split, names a user must type
+    cut short). ``right``: the columns aligned right (numbers)."""
+    cells = [[str(cell) for cell in row] for row in rows]
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column, justify="right" if column in right else "left", overflow="fold")
+        for row in cells:
+            table.add_row(*row)
+        Console().print(table)
+        return
+    widths = [max([len(column), *(len(row[i]) for row in cells)]) for i, column in enumerate(columns)]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [v.rjust(w) if c in right else v.ljust(w) for v, w, c in zip(values, widths, columns, strict=True)]
+        return "| " + " | ".join(parts) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    print("\n".join([title, line(list(columns)), rule, *(line(row) for row in cells)]), flush=True)
