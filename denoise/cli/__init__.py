@@ -29,8 +29,7 @@ NEEDS_EXTRA = (
 
 def check_extras(argv: Sequence[str]) -> None:
     """Stop with the ``pip install`` that fixes it when an override asks for an optional part that is missing
-    (Hydra would fail later with a list of the plugins it knows), and with one line when ``launcher=slurm`` runs
-    where there is no SLURM (submitit's own error is a 25-line traceback)."""
+    (Hydra would fail later with a list of the plugins it knows)."""
     for argument in argv:
         for pattern, module in NEEDS_EXTRA:
             if pattern.match(argument):
@@ -39,6 +38,12 @@ def check_extras(argv: Sequence[str]) -> None:
                 except ImportError as err:
                     print(f"error: {err}", file=sys.stderr)
                     raise SystemExit(2) from None
+
+
+def check_environment(argv: Sequence[str]) -> None:
+    """What the machine must have for the overrides given, in one line where it has not: ``launcher=slurm`` where
+    there is no SLURM (submitit's own error is a 25-line traceback)."""
+    for argument in argv:
         if NEEDS_EXTRA[0][0].match(argument):
             check_slurm(argument)
 
@@ -142,6 +147,7 @@ def hydra_command(config_name: str, job_path: str) -> Callable[[], Any]:
             print(version_line())
             return None
         check_extras(sys.argv[1:])
+        check_environment(sys.argv[1:])
         add_own_configs(sys.argv)
         return command()
 

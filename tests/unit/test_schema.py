@@ -95,11 +95,11 @@ def test_launcher_slurm_without_slurm_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The report's case: launcher=slurm without SLURM was a 25-line traceback."""
-    from denoise.cli import check_extras
+    from denoise.cli import check_environment
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch
     with pytest.raises(SystemExit) as exited:
-        check_extras(["-m", "launcher=slurm"])
+        check_environment(["-m", "launcher=slurm"])
     assert exited.value.code == 2
     assert "error: launcher=slurm submits the runs to SLURM, and this machine has none (no sbatch on PATH)" in (
         capsys.readouterr().err
@@ -110,7 +110,7 @@ def test_launcher_slurm_without_slurm_is_one_line(
         (tmp_path / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     with pytest.raises(SystemExit):
-        check_extras(["-m", "launcher=slurm"])
+        check_environment(["-m", "launcher=slurm"])
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "SLURM does not answer on this machine (sinfo: sinfo: error: Unable to contact slurm controller)" in err
