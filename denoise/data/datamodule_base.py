@@ -127,6 +127,10 @@ class DenoiseDataModule(L.LightningDataModule):
         """Every file the train split reads."""
         raise NotImplementedError
 
+    def test_is_validation(self) -> bool:
+        """Whether the test scores the validation's images (then its score repeats the best validation score)."""
+        return False
+
     def training_fingerprint(self) -> dict[str, Any]:
         """:func:`denoise.data.files.files_fingerprint` of :meth:`training_files` (taken once): what every checkpoint
         stores of the data (:meth:`state_dict`), so that a resume on changed files is seen."""

@@ -43,13 +43,16 @@ class PairedDataModule(DenoiseDataModule):
         augment: bool = True,
         store: Mapping[str, Any] | None = None,
         resize: int | None = None,
-        test_is_val: bool = False,
+        test_split: str = "test",
+        test_is_val: bool | None = None,
         **options: Any,
     ) -> None:
         """``store`` (``enabled``, ``size``, ``stride``, ``cache_dir``) turns on the crop-once patch store.
         ``resize``: every photo shrunk whole to ``resize x resize`` (the seed's protocol; no patch store), and
-        ``samples_per_epoch=None`` makes an epoch one pass over the training pairs. ``test_is_val``: test on
-        the validation pairs (a two-way split, as the seed scored its 20% held-out set).
+        ``samples_per_epoch=None`` makes an epoch one pass over the training pairs. ``test_split``: ``test`` (each
+        layout's own test pairs) or ``val`` (test on the validation pairs: a two-way split, as the seed scored its
+        20% held-out set; results.json says so, :meth:`test_is_validation`). ``test_is_val=true`` is the earlier
+        spelling of ``test_split=val``.
 
         Keys named ``root``, ``*_root`` or ``*_dir`` are the user-facing paths (``data.root=...``) that the
         layouts' configs interpolate; they are accepted here so the run's config records them."""
@@ -70,7 +73,9 @@ class PairedDataModule(DenoiseDataModule):
         self.weights = {name: float((weights or {}).get(name, 1.0)) for name in self.layouts}
         self.patch_size, self.samples_per_epoch, self.augment = patch_size, samples_per_epoch, augment
         self.store = dict(store or {})
-        self.resize, self.test_is_val = resize, test_is_val
+        if test_split not in ("test", "val"):
+            raise ValueError(f"data.test_split={test_split!r}: expected test (each dataset's own) or val")
+        self.resize, self.test_is_val = resize, test_split == "val" or bool(test_is_val)
         if resize is not None and self.store.get("enabled", False):
             raise ValueError(f"data.resize={resize} works on whole photos: set data.store.enabled=false")
         if resize is not None and patch_size > resize:
@@ -99,6 +104,18 @@ class PairedDataModule(DenoiseDataModule):
     def dataset_names(self) -> list[str]:
         """The datasets whose val/test metrics are also reported one by one (when there are several)."""
         return list(self.layouts) if len(self.layouts) > 1 else []
+
+    def test_is_validation(self) -> bool:
+        """``test_split=val``, or a layout whose test is its validation (SIDD's official blocks; a folder of pairs
+        scored whole, or too few to hold out both)."""
+
+        def shared(layout: Layout) -> bool:
+            if hasattr(layout, "shares_test_with_validation"):
+                return bool(layout.shares_test_with_validation())
+            splits = layout.splits()
+            return bool(splits["test"]) and splits["test"] == splits["val"]
+
+        return self.test_is_val or any(shared(layout) for layout in self.layouts.values())
 
     def training_files(self) -> list[Path]:
         pairs = [pair for members in self.split_pairs("train").values() for pair in members]

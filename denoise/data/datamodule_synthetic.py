@@ -73,6 +73,10 @@ class SyntheticDataModule(DenoiseDataModule):
     def training_files(self) -> list[Path]:
         return resolve_files(self.dirs["train"], "train")
 
+    def test_is_validation(self) -> bool:
+        validation = {path.resolve() for path in resolve_files(self.dirs["val"], "val")}
+        return bool(validation & {path.resolve() for path in resolve_files(self.dirs["test"], "test")})
+
     def input_problems(self, split: str) -> list[str]:
         problems: list[str] = []
         for path in resolve_files(self.dirs[split], split, problems):

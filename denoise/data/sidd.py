@@ -25,7 +25,7 @@ import numpy as np
 
 from denoise.data.files import atomic_open
 from denoise.data.io import ImageReadError
-from denoise.data.pairs import ImagePair, split_by_group
+from denoise.data.pairs import ImagePair, split_by_group, split_three_ways
 
 PUBLISHED = "https://www.eecs.yorku.ca/~kamel/sidd/dataset.php (SIDD_Small_sRGB_Only, SIDD_Medium_Srgb, .mat blocks)"
 LAYOUT = f"""Expected a SIDD sRGB release under data.root:
@@ -208,19 +208,34 @@ class SIDD:
         val_fraction: float = 0.1,
         val_instances: list[str] | None = None,
         use_validation_blocks: bool = True,
+        test_fraction: float = 0.1,
     ) -> None:
+        """``test_fraction``: the scene instances held out for the test where the official validation blocks are not
+        under the root (their own, never the validation's: a test on the validation scenes repeats the best
+        validation score)."""
         self.root = Path(root).expanduser()
         self.val_fraction, self.val_instances = val_fraction, val_instances
-        self.use_validation_blocks = use_validation_blocks
+        self.use_validation_blocks, self.test_fraction = use_validation_blocks, test_fraction
         self._splits: dict[str, list[ImagePair]] | None = None
 
     def splits(self) -> dict[str, list[ImagePair]]:
-        """train / val pairs, held out by scene instance; test is the held-out pairs unless blocks exist."""
+        """train / val / test pairs, held out by scene instance (``val_instances`` for val where given); val and
+        test are the official validation blocks instead when they are under the root (:meth:`blocks`)."""
         if self._splits is None:
-            instances = [f"{int(i):04d}" for i in self.val_instances] if self.val_instances is not None else None
-            train, held = split_by_group(scan(self.root), self.val_fraction, instances)
-            self._splits = {"train": train, "val": held, "test": held}
+            pairs = scan(self.root)
+            if self.val_instances is not None:
+                rest, val = split_by_group(pairs, 0.0, [f"{int(i):04d}" for i in self.val_instances])
+                train, test = split_by_group(rest, self.test_fraction)
+                self._splits = {"train": train, "val": val, "test": test}
+            else:
+                self._splits = split_three_ways(pairs, self.val_fraction, self.test_fraction)
         return self._splits
+
+    def shares_test_with_validation(self) -> bool:
+        """SIDD's official validation blocks are its test as well (the benchmark's ground truth is not public):
+        a score on them is the validation's, which a run that picks its best checkpoint by it makes optimistic."""
+        return bool(self.use_validation_blocks and find_mat(self.root, VALIDATION_NOISY)
+                    and find_mat(self.root, VALIDATION_GT))  # fmt: skip
 
     def blocks(self, split: str) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
         """The official validation blocks (for val and test) when both .mat files are under the root."""

@@ -43,7 +43,7 @@ from denoise.evaluation.report import (
 from denoise.inference import Inference, device_name, resolve_device
 from denoise.tasks.compose import check_mandatory, instantiate, instantiate_group, run_dir
 from denoise.tasks.methods import checkpoint_paths, filter_names, filter_sigma, load_models
-from denoise.tasks.results import run_record
+from denoise.tasks.results import ON_VALIDATION, run_record
 from denoise.tasks.rundir import admit_run, refuse_finished_run
 from denoise.tasks.schema import check_types
 from denoise.tasks.wrapper import task_wrapper
@@ -184,6 +184,8 @@ def title(setup: Setup, rows: list[dict[str, Any]], convention: Convention) -> s
     text += f"{convention.describe()})"
     if setup.models and setup.settings.precision != "fp32":
         text += f"; networks run in {setup.settings.precision}"
+    if setup.datamodule.test_is_validation():
+        text += f"; {ON_VALIDATION}"
     return text
 
 
@@ -211,7 +213,7 @@ def evaluation_results(setup: Setup, comparison: Comparison, rows: list[dict[str
         noisy={"psnr": rows[0]["psnr"], "ssim": rows[0]["ssim"]},
         methods={row["method"]: {k: v for k, v in row.items() if k != "method"} for row in rows[1:]},
         filters=setup.filters, ckpt_paths=[m.source for m in models], model_labels={m.label: m.source for m in models},
-        filter_sigma=setup.sigma, **single,
+        filter_sigma=setup.sigma, test_is_validation=setup.datamodule.test_is_validation(), **single,
     )  # fmt: skip
     if by_dataset:  # several datasets (data=real): each one's own scores too
         results["datasets"] = by_dataset

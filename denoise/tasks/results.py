@@ -31,11 +31,17 @@ def run_record(
     return record
 
 
+#: how a results table names a test on the validation's images
+ON_VALIDATION = "the test images are the validation's: not an independent test"
+
+
 def print_test_table(results: Mapping[str, Any], network: str, out: Path) -> None:
-    """The test scores as a table: input against the network, or the estimated noise without clean images."""
+    """The test scores as a table: input against the network, or the estimated noise without clean images; a test
+    on the validation's images says so in its title."""
+    caveat = f"; {ON_VALIDATION}" if results.get("test_is_validation") else ""
     if all(results.get(k) is not None for k in TEST_KEYS):
         rows = method_rows(dict(results), network)
-        print_table(f"test results ({out})", rows, ("method", "psnr", "ssim", "psnr_gain", "ssim_gain"))
+        print_table(f"test results ({out}{caveat})", rows, ("method", "psnr", "ssim", "psnr_gain", "ssim_gain"))
     elif results.get("test/noise_in") is not None:
         rows = [{"method": "noisy input", "noise_sigma": results["test/noise_in"]},
                 {"method": network, "noise_sigma": results["test/noise_out"]}]  # fmt: skip

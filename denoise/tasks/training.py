@@ -241,6 +241,7 @@ def training_results(cfg: DictConfig, parts: Parts, outcome: Outcome, out: Path,
         precision=str(cfg.trainer.precision), objective=model.objective.describe(),
         optimized_metric=cfg.get("optimized_metric"), optimized_value=value,
         parameters=sum(p.numel() for p in model.net.parameters()),
+        test_is_validation=parts.datamodule.test_is_validation(),
     )  # fmt: skip
 
 

@@ -83,7 +83,7 @@ def test_seed_protocol_runs_on_sidd_renoir_mi3_and_nind(tmp_path: Path) -> None:
         "~callbacks.rich_progress_bar",
     ]
     cfg = compose_cfg("train", overrides, tmp_path / "run")
-    assert cfg.data.samples_per_epoch is None and cfg.data.test_is_val and not cfg.data.store.enabled
+    assert cfg.data.samples_per_epoch is None and cfg.data.test_split == "val" and not cfg.data.store.enabled
     run = tmp_path / "run"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -97,7 +97,7 @@ def test_prepare_command(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "denoise.cli.prepare", "data=sidd", f"data.root={root}", "data.store.size=48",
          "data.store.stride=32", f"paths.cache_dir={tmp_path / 'cache'}", "data.datasets.sidd.val_fraction=0.34",
-         f"hydra.run.dir={tmp_path / 'run'}"],
+         "data.datasets.sidd.test_fraction=0", f"hydra.run.dir={tmp_path / 'run'}"],
         cwd=ROOT, capture_output=True, text=True, check=False, env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]

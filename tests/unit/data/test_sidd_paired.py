@@ -213,3 +213,34 @@ def test_paired_on_real_sidd_samples(tmp_path: Path) -> None:
     assert results["images"] == 12
     assert results["test/psnr_noisy"] == pytest.approx(float(np.mean(direct)), abs=1e-4)
     shutil.rmtree(tmp_path / "eval")
+
+
+def test_without_the_official_blocks_the_test_holds_out_scenes_of_its_own(tmp_path: Path) -> None:
+    """The report's case: without the .mat blocks SIDD tested on the validation scenes, so a run's test score was
+    its best validation score exactly. Now train, val and test are disjoint scene instances."""
+    layout = SIDD(str(make_sidd(tmp_path / "sidd")), val_fraction=0.2, test_fraction=0.2)
+    groups = {split: {pair.group for pair in pairs} for split, pairs in layout.splits().items()}
+    assert all(groups.values()) and not layout.shares_test_with_validation()
+    assert not groups["train"] & groups["val"] and not groups["train"] & groups["test"]
+    assert not groups["val"] & groups["test"]
+    explicit = SIDD(str(make_sidd(tmp_path / "sidd")), val_instances=["0001"], test_fraction=0.2).splits()
+    assert {p.group for p in explicit["val"]} == {"0001"} and "0001" not in {p.group for p in explicit["test"]}
+
+
+def test_a_test_on_the_validation_images_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """SIDD's official validation blocks are its test too; test_split=val scores the validation pairs: both are
+    named (results.json's test_is_validation, the results table's title)."""
+    from denoise.tasks.results import print_test_table
+
+    root = make_sidd(tmp_path / "sidd")
+    assert not PairedDataModule({"sidd": SIDD(str(root))}).test_is_validation()
+    assert PairedDataModule({"sidd": SIDD(str(root))}, test_split="val").test_is_validation()
+    with pytest.raises(ValueError, match=r"data.test_split='validation': expected test \(each dataset's own\) or val"):
+        PairedDataModule({"sidd": SIDD(str(root))}, test_split="validation")
+    noisy, clean = sidd_blocks(images=1, blocks=1)
+    write_mat_v5(root / "ValidationNoisyBlocksSrgb.mat", "ValidationNoisyBlocksSrgb", noisy)
+    write_mat_v5(root / "ValidationGtBlocksSrgb.mat", "ValidationGtBlocksSrgb", clean)
+    assert PairedDataModule({"sidd": SIDD(str(root))}).test_is_validation()
+    scores = {"test/psnr": 30.0, "test/ssim": 0.9, "test/psnr_noisy": 20.0, "test/ssim_noisy": 0.5}
+    print_test_table({**scores, "test_is_validation": True}, "NAFNet", tmp_path)
+    assert "the test images are the validation's: not an independent test" in capsys.readouterr().out
