@@ -24,7 +24,21 @@ README = (ROOT / "README.md").read_text()
 HYDRA = {"train.py": "train", "evaluate.py": "evaluate", "denoise-train": "train", "denoise-evaluate": "evaluate",
          "denoise-eda": "eda", "denoise-prepare": "train"}  # fmt: skip
 ARGPARSE = ("denoise-predict", "denoise-export", "denoise-zoo", "denoise-data")
-OTHER_TOOLS = ("pip", "pytest", "sudo", "wandb", "kill", "make", "export", "mkdir", "cd", "source", "git", "python")
+OTHER_TOOLS = (
+    "pip",
+    "pytest",
+    "sudo",
+    "wandb",
+    "kill",
+    "make",
+    "export",
+    "mkdir",
+    "cd",
+    "source",
+    "git",
+    "python",
+    "python3",
+)
 #: placeholders the README writes where the user puts their own paths or values
 PLACEHOLDER = re.compile(r"\.\.\.|<[^>]+>|\bCKPT\b|\bDIR\b|\bINPUT\b|\bOUT_DIR\b|^/data/|=/data/|\[/data/|\[--|^\[")
 
@@ -43,7 +57,7 @@ def words(command: str) -> list[str]:
     tokens = shlex.split(command.replace("$HOME", str(Path.home())))
     while tokens and re.match(r"^[A-Z_]+=", tokens[0]):  # VAR=value prefixes
         tokens = tokens[1:]
-    if tokens and tokens[0] in ("python", "python3") and len(tokens) > 1 and tokens[1] != "-c":
+    if tokens and tokens[0] in ("python", "python3") and len(tokens) > 1 and tokens[1] not in ("-c", "-m"):
         tokens = tokens[1:]  # python train.py -> train.py
     return tokens
 
@@ -56,7 +70,10 @@ def test_the_readme_has_its_two_first_commands() -> None:
     first = re.search(r"```bash\n(.*?)```", README, re.S)
     assert first is not None
     lines = first.group(1).strip().splitlines()
-    assert lines[0].startswith('pip install torch==2.13.0 && pip install -e ".[dev]" && python train.py')
+    assert lines[0].startswith(
+        'python3 -m venv .venv && source .venv/bin/activate && pip install torch==2.13.0 && pip install -e ".[dev]" '
+        "&& python train.py"
+    )
     assert lines[1].startswith("pytest")
 
 
