@@ -141,6 +141,9 @@ def hydra_command(config_name: str, job_path: str) -> Callable[[], Any]:
         return result
 
     def main() -> Any:
+        from denoise.config import resolvers
+
+        resolvers.COMMAND["name"] = job_path.rpartition(":")[2]  # --help names the command
         if "--version" in sys.argv[1:]:
             from denoise.provenance import version_line
 

@@ -13,9 +13,15 @@ from pathlib import Path
 
 from denoise.cli import add_version
 
+DESCRIPTION = (
+    "Fetch the standard test sets, Train400 and the authors' released weights from where they are published, "
+    "checked file by file by sha256, into the data folder (DENOISE_DATA, else ./data); for SIDD, NIND and RENOIR, "
+    "which have no direct link, it says where to download them and where to put them."
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="denoise-data", description=__doc__.splitlines()[0].strip("`"))
+    parser = argparse.ArgumentParser(prog="denoise-data", description=DESCRIPTION)
     add_version(parser)
     parser.add_argument("--data-dir", type=Path, help="where the data lands (default: DENOISE_DATA, else ./data)")
     verbs = parser.add_subparsers(dest="verb", required=True)

@@ -10,9 +10,14 @@ from collections.abc import Sequence
 
 from denoise.cli import add_version
 
+DESCRIPTION = (
+    "Export a trained network as ONNX (any batch, height and width), checked against PyTorch with onnxruntime "
+    "before it is written."
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="denoise-export", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="denoise-export", description=DESCRIPTION)
     add_version(parser)
     parser.add_argument("ckpt", help="a Lightning .ckpt of this suite, zoo:<name>, or a plain state dict with --model")
     parser.add_argument("-o", "--out", required=True, help="the .onnx file to write")

@@ -91,8 +91,14 @@ def show_zoo(as_json: bool) -> int:
     return 0
 
 
+DESCRIPTION = (
+    "The networks of conf/model/: parameters and GMACs per megapixel of each (--time adds CPU milliseconds of one "
+    "forward pass); --zoo lists the model zoo's cards instead."
+)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Parameters and GMACs/MP of every model config (--time: CPU ms)")
+    parser = argparse.ArgumentParser(prog="denoise-models", description=DESCRIPTION)
     add_version(parser)
     parser.add_argument("--conf", type=Path, default=CONF_DIR, help="the config directory (conf/)")
     parser.add_argument("--size", type=int, default=256, help="height and width of the counted (and timed) input")

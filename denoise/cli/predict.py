@@ -28,10 +28,14 @@ def positive_int(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="denoise-predict",
-        description="Denoise image files (or folders of them) with a trained checkpoint.",
+        description="Denoise image files, or folders of them, with a trained network: a checkpoint of this suite, a "
+        "zoo:<name>, an exported .onnx file, or the authors' plain state dict with --model. Each output keeps its "
+        "input's name, format, bit depth and channels (alpha copied through), upright.",
     )
     add_version(parser)
-    parser.add_argument("ckpt", help="a Lightning .ckpt of this suite, or a plain state dict with --model")
+    parser.add_argument(
+        "ckpt", help="a .ckpt of this suite, zoo:<name>, an exported .onnx file, or a plain state dict with --model"
+    )
     parser.add_argument("inputs", nargs="+", help="image files and/or folders of images")
     parser.add_argument("-o", "--out", required=True, help="the folder to write the denoised images to")
     parser.add_argument("--tile", type=int, default=512, help="tile size in pixels; 0: whole images (default 512)")

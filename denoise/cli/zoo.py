@@ -13,9 +13,14 @@ from collections.abc import Sequence
 
 from denoise.cli import add_version
 
+DESCRIPTION = (
+    "The model zoo: pack a finished training run into a card (add), make the authors' released weights a card "
+    "(import), or list the cards (list). DENOISE_ZOO names the index to write (a team's own zoo)."
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="denoise-zoo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="denoise-zoo", description=DESCRIPTION)
     add_version(parser)
     verbs = parser.add_subparsers(dest="verb", required=True)
     add = verbs.add_parser("add", help="pack a finished run into a card")

@@ -1,5 +1,6 @@
 """The config resolvers the YAML uses: ``${if:...}``, ``${mixed_precision:...}``, the SLURM request's
-``${slurm_tasks:...}``/``${slurm_gpus:...}``, ``${sqlite_url:...}`` and ``${require:...}`` (an optional extra)."""
+``${slurm_tasks:...}``/``${slurm_gpus:...}``, ``${sqlite_url:...}``, ``${require:...}`` (an optional extra), and
+the commands' ``--help``: ``${command_about:...}`` and ``${config_groups:}``."""
 
 from __future__ import annotations
 
@@ -43,6 +44,45 @@ def sqlite_url(path: str) -> str:
     return f"sqlite:///{file}"
 
 
+#: what each Hydra command does, the first lines of its --help
+ABOUT = {
+    "train": "train a denoiser, test its best checkpoint, write results.json (the quickstart with no arguments)",
+    "evaluate": "score classical filters and trained networks on the same noisy test images: tables, plots, grids",
+    "eda": "the exploratory data analysis of a dataset: cameras, ISO, brightness, noise level, as plots and eda.md",
+    "prepare": "build a real-noise dataset's crop-once patch store ahead of training",
+}
+
+
+#: the Hydra command running in this process (set by denoise.cli.hydra_command): its --help names it
+COMMAND = {"name": "train"}
+
+
+def command_name() -> str:
+    return f"denoise-{COMMAND['name']}"
+
+
+def command_about() -> str:
+    name = COMMAND["name"]
+    also = f" (or python {name}.py in a clone)" if name in ("train", "evaluate") else ""
+    return f"{command_name()}{also}: {ABOUT.get(name, '')}"
+
+
+def config_groups() -> str:
+    """Every config group a user chooses from, ``group: option, ...`` a line: the suite's and those of a ``conf/``
+    in the working folder; the fragments that configs include (``data/base``) and Hydra's own are left out."""
+    from pathlib import Path
+
+    from denoise.config.paths import CONF_DIR
+
+    options: dict[str, set[str]] = {}
+    for root in (CONF_DIR, Path.cwd() / "conf"):
+        for path in root.rglob("*.yaml") if root.is_dir() else []:
+            group = path.parent.relative_to(root).as_posix()
+            if group != "." and group.split("/")[0] != "hydra" and not group.endswith("base"):
+                options.setdefault(group, set()).add(path.stem)
+    return "\n".join(f"{group}: {', '.join(sorted(names))}" for group, names in sorted(options.items()))
+
+
 def register_resolvers() -> None:
     """``${if:cond,a,b}`` lets ``data.channels`` follow ``data.grayscale`` in YAML; ``slurm_tasks`` and
     ``slurm_gpus`` tie the SLURM request to ``trainer.devices`` (conf/launcher/slurm.yaml);
@@ -54,6 +94,9 @@ def register_resolvers() -> None:
         "slurm_gpus": slurm_gpus,
         "mixed_precision": mixed_precision,
         "sqlite_url": sqlite_url,
+        "command_name": command_name,
+        "command_about": command_about,
+        "config_groups": config_groups,
     }
     for name, resolver in resolvers.items():
         if not OmegaConf.has_resolver(name):
