@@ -119,9 +119,10 @@ class Convention:
             return spec
         return cls(**{k: (int(v) if k == "crop_border" else str(v)) for k, v in dict(spec or {}).items()})
 
-    def describe(self) -> str:
-        """One line for table titles, e.g. ``RGB, float, SSIM as scikit-image``."""
-        parts = ["Y (BT.601)" if self.color == "y" else "RGB"]
+    def describe(self, channels: int | None = None) -> str:
+        """One line for table titles, e.g. ``RGB, float, SSIM as scikit-image`` (``gray`` for 1-channel images,
+        where neither RGB nor Y applies)."""
+        parts = ["gray" if channels == 1 else "Y (BT.601)" if self.color == "y" else "RGB"]
         parts.append("rounded to 8 bits" if self.quantize == "uint8" else "float")
         if self.crop_border:
             parts.append(f"{self.crop_border} px border cropped")

@@ -180,8 +180,8 @@ def prepare(cfg: DictConfig) -> Setup:
 
 def title(setup: Setup, rows: list[dict[str, Any]], convention: Convention) -> str:
     sigma_text = "estimated per image" if setup.sigma is None else f"{setup.sigma * 255:g}/255"
-    text = f"{len(setup.methods)} methods on {rows[0]['images']} test images (filter sigma: {sigma_text}; "
-    text += f"{convention.describe()})"
+    text = f"the noisy input and {len(setup.methods)} methods on {rows[0]['images']} test images (filter sigma: "
+    text += f"{sigma_text}; {convention.describe(setup.datamodule.channels)})"
     if setup.models and setup.settings.precision != "fp32":
         text += f"; networks run in {setup.settings.precision}"
     if setup.datamodule.test_is_validation():

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from denoise.tasks.compose import run_dir
 from denoise.tasks.rundir import run_admitted
@@ -26,6 +26,15 @@ def close_wandb() -> None:
         finish_wandb()
 
 
+def output_dir(cfg: DictConfig) -> str:
+    """Where the run's files are: the run it continued where a checkpoint of another run is resumed
+    (``paths.output_dir``), else this launch's folder."""
+    try:
+        return str(OmegaConf.select(cfg, "paths.output_dir", default=None) or run_dir())
+    except Exception:  # an interpolation that cannot resolve here: this launch's own folder
+        return str(run_dir())
+
+
 def task_wrapper(task: Callable[[DictConfig], Result]) -> Callable[[DictConfig], Result]:
     """Run ``task(cfg)``; in ``finally`` close W&B and say where the run's files are (a run refused by its checks
     has none)."""
@@ -37,6 +46,6 @@ def task_wrapper(task: Callable[[DictConfig], Result]) -> Callable[[DictConfig],
         finally:
             close_wandb()
             if run_admitted():
-                log.info("Run directory: %s", run_dir())
+                log.info("Run directory: %s", output_dir(cfg))
 
     return wrapped
