@@ -61,9 +61,12 @@ def compose_cfg(config_name: str, overrides: Sequence[str], out_dir: Path, log_d
     return cfg
 
 
-def run_cli(script: str, *overrides: str, run_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``python <script> overrides...`` from the repo root with its Hydra run directory at ``run_dir``."""
-    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1", "COLUMNS": "160"}
+def run_cli(
+    script: str, *overrides: str, run_dir: Path, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``python <script> overrides...`` from the repo root with its Hydra run directory at ``run_dir`` (and
+    ``env`` added to the environment)."""
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1", "COLUMNS": "160", **(env or {})}
     cmd = [sys.executable, str(ROOT / script), *overrides, f"hydra.run.dir={run_dir}"]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
