@@ -86,7 +86,7 @@ def unread_additions(cfg: DictConfig, overrides: list[str] | None = None) -> lis
             continue
         known = known if known is not None else _keys(cfg)
         closest = difflib.get_close_matches(key, [k for k in known if k != key], n=1, cutoff=0.6)
-        hint = f"; did you mean {closest[0]}=...?" if closest else ""
+        hint = f"; did you mean {closest[0]}=...?" if closest else "."
         wrong.append(
             f"{override}: nothing reads '{key}' (the run would go on with the defaults){hint} A key of the config "
             "is changed without '+'; '+' adds an argument that a part takes (e.g. +trainer.profiler=simple)"
