@@ -105,6 +105,10 @@ def add_own_configs(argv: list[str]) -> None:
     argv.append(f"hydra.searchpath=[file://{own.resolve()}]")
 
 
+#: how the checks name each Hydra command (its job function's name -> what a user typed)
+COMMAND_LABELS = {"train": "train.py", "evaluate": "evaluate.py", "eda": "denoise-eda", "prepare": "denoise-prepare"}
+
+
 def hydra_command(config_name: str, job_path: str) -> Callable[[], Any]:
     """The entry point of a Hydra command: ``conf/<config_name>.yaml`` composed from the command line, then the job
     ``job_path`` (``module:function``, imported only when a run starts, so that ``--help`` and ``--cfg`` answer
@@ -116,12 +120,14 @@ def hydra_command(config_name: str, job_path: str) -> Callable[[], Any]:
     @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)
     def command(cfg: Any) -> Any:
         from denoise.tasks.rundir import admit_run, hold_run, one_line_each, refuse_run
+        from denoise.tasks.schema import early_check
 
         module, _, function = job_path.partition(":")
-        job = getattr(importlib.import_module(module), function)
-        one_line_each()  # Lightning, imported by now, prints nothing itself: each line once, through Hydra's handlers
         hold_run(cfg)  # nothing is written into the run directory until the job's checks pass (admit_run)
         try:
+            early_check(cfg, COMMAND_LABELS.get(function, function))  # before PyTorch loads: a typo answers in a second
+            job = getattr(importlib.import_module(module), function)
+            one_line_each()  # Lightning, imported by now, prints nothing itself: each line once, through Hydra's
             result = job(cfg)
         except USER_ERRORS as err:
             refuse_run()  # refused before its checks passed: no .hydra/, no log file, no empty folder

@@ -14,9 +14,9 @@ from denoise.data.console import show_table
 from denoise.data.datamodule import PairedDataModule
 from denoise.data.interrupt import StopSignalError
 from denoise.eda import run as run_eda
-from denoise.tasks.compose import check_mandatory, instantiate, run_dir
+from denoise.tasks.compose import instantiate, run_dir
 from denoise.tasks.rundir import admit_run
-from denoise.tasks.schema import check_types
+from denoise.tasks.schema import check_mandatory, check_types
 from denoise.tasks.wrapper import task_wrapper
 from denoise.training.preemption import PREEMPTED_EXIT_CODE, PreemptedExit
 

@@ -4,7 +4,6 @@ entry points know Hydra; the data, models and the LightningModule receive plain 
 from __future__ import annotations
 
 import copy
-import importlib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -141,33 +140,6 @@ def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: l
     # every checkpoint lands whole or not at all, on any filesystem (denoise.checkpoint.AtomicCheckpointIO)
     plugins = [AtomicCheckpointIO()]
     return instantiate(OmegaConf.create(options), callbacks=callbacks, logger=loggers or False, plugins=plugins)
-
-
-def _missing(node: Any, prefix: str = "") -> list[str]:
-    if isinstance(node, dict):
-        return [key for name, value in node.items() for key in _missing(value, f"{prefix}{name}.")]
-    if isinstance(node, list):
-        return [key for i, value in enumerate(node) for key in _missing(value, f"{prefix[:-1]}[{i}].")]
-    return [prefix[:-1]] if node == "???" else []
-
-
-def check_mandatory(cfg: DictConfig, command: str) -> None:
-    """Every ``???`` the composed config still holds, named in one error with what to set: for ``data.root``
-    (``data=sidd``, ``renoir``, ``nind``) the layout the dataset expects and where it is published."""
-    missing = _missing(OmegaConf.to_container(cfg, resolve=False))
-    if not missing:
-        return
-    lines = [f"{command} needs {', '.join(missing)}: give {' '.join(f'{key}=...' for key in missing)}"]
-    datasets = (OmegaConf.to_container(cfg, resolve=False).get("data") or {}).get("datasets") or {}
-    for spec in datasets.values() if "data.root" in missing else []:
-        module = str(spec.get("_target_", "")).rpartition(".")[0] if isinstance(spec, dict) else ""
-        if module.startswith("denoise.data."):
-            layout = getattr(importlib.import_module(module), "LAYOUT", None)
-            if layout:
-                lines.append(layout)
-                name = {"sidd": "sidd_medium"}.get(module.rpartition(".")[2], module.rpartition(".")[2])
-                lines.append(f"`denoise-data get {name}` says where to download it and where to put it.")
-    raise ValueError("\n".join(lines))
 
 
 def check_accelerator(trainer_cfg: DictConfig) -> None:

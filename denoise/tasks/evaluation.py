@@ -41,11 +41,11 @@ from denoise.evaluation.report import (
     write_markdown,
 )
 from denoise.inference import Inference, device_name, resolve_device
-from denoise.tasks.compose import check_mandatory, instantiate, instantiate_group, run_dir
+from denoise.tasks.compose import instantiate, instantiate_group, run_dir
 from denoise.tasks.methods import checkpoint_paths, filter_names, filter_sigma, load_models
 from denoise.tasks.results import ON_VALIDATION, run_record
 from denoise.tasks.rundir import admit_run, refuse_finished_run
-from denoise.tasks.schema import check_types
+from denoise.tasks.schema import check_mandatory, check_types
 from denoise.tasks.wrapper import task_wrapper
 from denoise.training.loggers import ResilientWandbLogger
 

@@ -216,9 +216,8 @@ def argument_problems(cfg: DictConfig) -> list[str]:
     return wrong
 
 
-def check_types(cfg: DictConfig, command: str) -> None:
-    """Every value of :data:`SCHEMA` and every argument of the parts the config builds, checked; all that are
-    wrong named in one error."""
+def value_problems(cfg: DictConfig) -> list[str]:
+    """Every value of :data:`SCHEMA` that the config holds and that is of the wrong kind (nothing imported)."""
     wrong = []
     for key, (check, expected) in SCHEMA.items():
         try:
@@ -232,10 +231,54 @@ def check_types(cfg: DictConfig, command: str) -> None:
             value = OmegaConf.to_container(value, resolve=True)
         if not check(value):
             wrong.append(f"{key}={_describe(value)}: expected {expected}")
-    wrong += [problem for problem in argument_problems(cfg) if problem.split("=")[0] not in SCHEMA]
-    unread = unread_additions(cfg)
+    return wrong
+
+
+def _refuse(command: str, wrong: list[str], unread: list[str]) -> None:
     if wrong or unread:
         found = [f"{len(wrong)} config value(s) of the wrong kind"] if wrong else []
         found += [f"{len(unread)} key(s) added with + that nothing reads"] if unread else []
         lines = "\n  ".join(wrong + unread)
         raise ValueError(f"{command}: {' and '.join(found)}, found before anything ran:\n  {lines}")
+
+
+def early_check(cfg: DictConfig, command: str) -> None:
+    """What can be checked before PyTorch is imported (seconds on a loaded machine): every ``???`` still to give,
+    and the values of :data:`SCHEMA`; the entry points run it first."""
+    check_mandatory(cfg, command)
+    _refuse(command, value_problems(cfg), [])
+
+
+def check_types(cfg: DictConfig, command: str) -> None:
+    """Every value of :data:`SCHEMA` and every argument of the parts the config builds, checked, and every key added
+    with ``+`` read by something; all that are wrong named in one error."""
+    wrong = value_problems(cfg)
+    wrong += [problem for problem in argument_problems(cfg) if problem.split("=")[0] not in SCHEMA]
+    _refuse(command, wrong, unread_additions(cfg))
+
+
+def _missing(node: Any, prefix: str = "") -> list[str]:
+    if isinstance(node, dict):
+        return [key for name, value in node.items() for key in _missing(value, f"{prefix}{name}.")]
+    if isinstance(node, list):
+        return [key for i, value in enumerate(node) for key in _missing(value, f"{prefix[:-1]}[{i}].")]
+    return [prefix[:-1]] if node == "???" else []
+
+
+def check_mandatory(cfg: DictConfig, command: str) -> None:
+    """Every ``???`` the composed config still holds, named in one error with what to set: for ``data.root``
+    (``data=sidd``, ``renoir``, ``nind``) the layout the dataset expects and where it is published."""
+    missing = _missing(OmegaConf.to_container(cfg, resolve=False))
+    if not missing:
+        return
+    lines = [f"{command} needs {', '.join(missing)}: give {' '.join(f'{key}=...' for key in missing)}"]
+    datasets = (OmegaConf.to_container(cfg, resolve=False).get("data") or {}).get("datasets") or {}
+    for spec in datasets.values() if "data.root" in missing else []:
+        module = str(spec.get("_target_", "")).rpartition(".")[0] if isinstance(spec, dict) else ""
+        if module.startswith("denoise.data."):
+            layout = getattr(importlib.import_module(module), "LAYOUT", None)
+            if layout:
+                lines.append(layout)
+                name = {"sidd": "sidd_medium"}.get(module.rpartition(".")[2], module.rpartition(".")[2])
+                lines.append(f"`denoise-data get {name}` says where to download it and where to put it.")
+    raise ValueError("\n".join(lines))

@@ -24,7 +24,6 @@ from denoise.inference import device_name
 from denoise.tasks.compose import (
     build_trainer,
     check_accelerator,
-    check_mandatory,
     instantiate,
     instantiate_group,
     sweep_group,
@@ -32,7 +31,7 @@ from denoise.tasks.compose import (
 from denoise.tasks.results import print_test_table, run_record
 from denoise.tasks.resume import check_training_data, continue_run, launch_rank, resolve_resume
 from denoise.tasks.rundir import admit_run, keep_earlier_results, refuse_finished_run
-from denoise.tasks.schema import check_types
+from denoise.tasks.schema import check_mandatory, check_types
 from denoise.tasks.wrapper import task_wrapper
 from denoise.training.loggers import ResilientWandbLogger
 from denoise.training.preemption import PREEMPTED_EXIT_CODE, PreemptedExit

@@ -114,3 +114,22 @@ def test_launcher_slurm_without_slurm_is_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "SLURM does not answer on this machine (sinfo: sinfo: error: Unable to contact slurm controller)" in err
+
+
+@pytest.mark.slow
+def test_a_wrong_value_is_refused_before_pytorch_is_imported(tmp_path: Path) -> None:
+    """The report: the config check ran after the heavy imports (36 s on a loaded machine, Hydra's own errors in
+    2 s). The values of the schema and the keys still to give are checked before PyTorch loads."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    command = [sys.executable, "-X", "importtime", str(ROOT / "train.py"), "trainer.max_epochs=abc"]
+    command.append(f"hydra.run.dir={tmp_path / 'run'}")
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "offline"})
+    assert done.returncode == 2 and "trainer.max_epochs='abc' (a string)" in done.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "torch" not in imported and "lightning" not in imported, sorted(imported)[:20]
+    assert not (tmp_path / "run").exists()
