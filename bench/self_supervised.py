@@ -1,8 +1,11 @@
 """Self-supervised objectives against supervised training: the same network, steps and data, only the objective
-differs (Noise2Noise, Neighbor2Neighbor, Noise2Void), on the CPU at the quickstart's scale.
+differs (Noise2Noise, Neighbor2Neighbor, Noise2Void), on the CPU at the quickstart's scale; and AP-BSN, which
+needs its own network, at its CPU recipe's budget (``experiment=apbsn_cpu``: 7 minutes of training, whatever the
+steps that makes on this machine).
 
 Settings: the quickstart (RED20 with 16 channels, Adam 2e-3, 1,000 steps of 8 crops of 48x48, cosine), each run a
-fresh ``python train.py`` process. Data:
+fresh ``python train.py`` process; ``apbsn``: the blind-spot network of 32 channels and 4 modules, crops of 60,
+``--apbsn-minutes`` of training (7, the recipe's). Data:
 
 * ``gaussian``: scikit-image's embedded photos with Gaussian noise of sigma 25 (test: astronaut, chelsea);
 * ``poisson``: the same photos with Poisson-Gaussian noise (a = 0.01, sigma 5);
@@ -32,7 +35,7 @@ from denoise.evaluation.report import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 SIDD = ROOT.parent / "shared" / "data" / "sidd_samples"
-OBJECTIVES = ("supervised", "noise2noise", "neighbor2neighbor", "noise2void")
+OBJECTIVES = ("supervised", "noise2noise", "neighbor2neighbor", "noise2void", "apbsn")
 SETS = {
     "gaussian": ["noise.sigma=25"],
     "poisson": ["noise=poisson_gaussian", "noise.a=0.01", "noise.sigma=5"],
@@ -49,9 +52,15 @@ SETS = {
 }
 
 
-def run(dataset: str, objective: str, steps: int, out: Path) -> dict:
+def run(dataset: str, objective: str, steps: int, out: Path, apbsn_minutes: float = 7.0) -> dict:
     samples = steps * 8 // 10  # 10 epochs of batches of 8, as the quickstart
     overrides = [*SETS[dataset], f"objective={objective}", f"data.samples_per_epoch={samples}", "logger=none"]
+    if objective == "apbsn":  # its recipe: its own network, crops of 60, a clock instead of a step count
+        data = [] if dataset == "sidd" else ["data=synthetic"]  # the recipe's default data is a noisy folder
+        seconds = round(apbsn_minutes * 60)
+        kept = [o for o in SETS[dataset] if not o.startswith("data.patch_size")]
+        overrides = ["experiment=apbsn_cpu", *kept, *data, "data.patch_size=60", "data.eval_crop=null",
+                     f"trainer.max_time=00:00:{seconds // 60:02d}:{seconds % 60:02d}", "logger=none"]  # fmt: skip
     env = {**os.environ, "WANDB_MODE": "disabled"}
     start = time.perf_counter()
     done = subprocess.run(
@@ -79,6 +88,7 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     parser.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=list(OBJECTIVES))
     parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--apbsn-minutes", type=float, default=7.0, help="AP-BSN's training clock (its recipe: 7)")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "self_supervised.json")
     args = parser.parse_args()
     rows = []
@@ -92,23 +102,26 @@ def main() -> None:
             for objective in args.objectives:
                 if dataset == "sidd" and objective == "noise2noise":
                     continue  # the samples hold one noisy shot per scene
-                row = run(dataset, objective, args.steps, Path(tmp) / f"{dataset}-{objective}")
+                row = run(dataset, objective, args.steps, Path(tmp) / f"{dataset}-{objective}", args.apbsn_minutes)
                 rows.append(row)
                 console.print(f"{dataset} {objective}: {row['psnr']:.2f} dB ({row['seconds']:.0f} s)")
     order = {(d, o): i for i, (d, o) in enumerate((d, o) for d in SETS for o in OBJECTIVES)}
     rows.sort(key=lambda row: order[(row["set"], row["objective"])])
     supervised = {row["set"]: row["psnr"] for row in rows if row["objective"] == "supervised"}
-    table = Table(title=f"test PSNR / SSIM after {args.steps} steps (RED20-16, batch 8 of 48x48), 2-core CPU")
-    for column in ("data", "objective", "PSNR dB", "SSIM", "vs supervised dB", "noisy input dB"):
+    table = Table(title=f"test PSNR / SSIM after {args.steps} steps (RED20-16, batch 8 of 48x48; apbsn: its recipe, "
+                        f"{args.apbsn_minutes:g} minutes), this CPU")  # fmt: skip
+    for column in ("data", "objective", "PSNR dB", "SSIM", "vs supervised dB", "gain dB", "steps", "seconds"):
         table.add_column(column, justify="left" if column in ("data", "objective") else "right")
     for row in rows:
         row["delta_vs_supervised"] = row["psnr"] - supervised.get(row["set"], float("nan"))
         table.add_row(
             row["set"], row["objective"], f"{row['psnr']:.2f}", f"{row['ssim']:.4f}",
-            f"{row['delta_vs_supervised']:+.2f}", f"{row['psnr_noisy']:.2f}",
+            f"{row['delta_vs_supervised']:+.2f}", f"{row['psnr'] - row['psnr_noisy']:+.2f}", str(row["steps"]),
+            f"{row['seconds']:.0f}",
         )  # fmt: skip
     console.print(table)
-    write_json(args.json, {"benchmark": "self_supervised", "steps": args.steps, "rows": rows})
+    write_json(args.json, {"benchmark": "self_supervised", "steps": args.steps, "apbsn_minutes": args.apbsn_minutes,
+                           "rows": rows})  # fmt: skip
     console.print(f"wrote {args.json}")
 
 

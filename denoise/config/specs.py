@@ -21,13 +21,13 @@ from denoise.config.budget import sized_build
 
 #: every target a spec may name, by kind: the suite's networks, the optimizers, its LR schedules, objectives
 #: and filters. A new architecture is added here (and to conf/model/) to be buildable.
-_NETWORKS = ("autoencoder.ConvAutoencoder", "dncnn.DnCNN", "drunet.DRUNet", "ffdnet.FFDNet", "mwcnn.MWCNN",
+_NETWORKS = ("autoencoder.ConvAutoencoder", "bsn.APBSN", "dncnn.DnCNN", "drunet.DRUNet", "ffdnet.FFDNet", "mwcnn.MWCNN",
              "nafnet.NAFNet", "pridnet.PRIDNet", "rednet.REDNet", "restormer.Restormer", "swinir.SwinIR")  # fmt: skip
 _OPTIMIZERS = ("Adam", "AdamW", "SGD", "RMSprop", "Adamax", "NAdam", "RAdam", "Adagrad")
 _SCHEDULES = ("constant", "cosine_with_warmup", "exponential_decay", "piecewise", "step_decay")
 _LOSSES = ("torch.nn.L1Loss", "torch.nn.MSELoss", "denoise.training.losses.CharbonnierLoss",
            "denoise.training.losses.PSNRLoss")  # fmt: skip
-_OBJECTIVES = ("Supervised", "Noise2Noise", "Neighbor2Neighbor", "Noise2Void")
+_OBJECTIVES = ("Supervised", "Noise2Noise", "Neighbor2Neighbor", "Noise2Void", "PixelShuffleBlindSpot")
 _FILTERS = ("mean", "gaussian", "median", "adaptive_median", "wiener", "bilateral", "nlm", "bm3d")
 REGISTRY: dict[str, tuple[str, ...]] = {
     "network": tuple(f"denoise.models.{name}" for name in _NETWORKS),

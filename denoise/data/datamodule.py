@@ -4,6 +4,7 @@ subclass only says where its data comes from (``datamodule_synthetic.py``, ``dat
 
 from denoise.data.datamodule_base import DenoiseDataModule, InputCheckError, PaddedToWorld, available_cores
 from denoise.data.datamodule_noisy import NoisyFolderDataModule
+from denoise.data.datamodule_noisy_pairs import NoisyPairsDataModule
 from denoise.data.datamodule_paired import PairedDataModule
 from denoise.data.datamodule_synthetic import SyntheticDataModule
 
@@ -11,6 +12,7 @@ __all__ = [
     "DenoiseDataModule",
     "InputCheckError",
     "NoisyFolderDataModule",
+    "NoisyPairsDataModule",
     "PaddedToWorld",
     "PairedDataModule",
     "SyntheticDataModule",

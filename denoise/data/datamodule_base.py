@@ -46,6 +46,26 @@ def size_or_problem(path, problems: list[str]) -> tuple[int, int] | None:
         return None
 
 
+class CentreCropped(Dataset):
+    """A validation/test dataset whose images (``C x H x W`` tensors: noisy, clean, a second shot, a level map) are
+    cut to their central ``side x side`` square, all alike."""
+
+    def __init__(self, dataset: Dataset, side: int) -> None:
+        self.inner, self.side = dataset, side
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        sample = dict(self.inner[index])
+        for key, value in sample.items():
+            if isinstance(value, torch.Tensor) and value.ndim == 3:
+                height, width = value.shape[-2:]
+                top, left = max(0, (height - self.side) // 2), max(0, (width - self.side) // 2)
+                sample[key] = value[..., top : top + self.side, left : left + self.side]
+        return sample
+
+
 class DenoiseDataModule(L.LightningDataModule):
     """Base of every dataset's module: subclasses implement :meth:`build_split`, :meth:`input_problems` and the
     pair stream (:meth:`pair_count`, :meth:`iter_pairs`); the rest of the suite uses only these methods."""
@@ -66,9 +86,15 @@ class DenoiseDataModule(L.LightningDataModule):
         gpu_augment: bool = False,
         mixup_alpha: float = 0.0,
         allow_changed: bool = False,
+        eval_crop: int | None = None,
     ) -> None:
-        """``allow_changed``: a resume may continue on training files other than its checkpoint's (else refused)."""
+        """``allow_changed``: a resume may continue on training files other than its checkpoint's (else refused).
+        ``eval_crop``: validation and test score the central ``eval_crop`` square of each image (None: whole
+        images), a bound on the time a slow method (AP-BSN's R3) spends on a folder of 12-megapixel photos."""
         super().__init__()
+        if eval_crop is not None and (isinstance(eval_crop, bool) or not isinstance(eval_crop, int) or eval_crop < 1):
+            raise ValueError(f"data.eval_crop={eval_crop!r}: expected a side in pixels >= 1, or null for whole images")
+        self.eval_crop = eval_crop
         expected = 1 if grayscale else 3
         if channels != expected:
             raise ValueError(f"data.channels={channels} contradicts data.grayscale={grayscale} (expected {expected})")
@@ -240,11 +266,15 @@ class DenoiseDataModule(L.LightningDataModule):
         wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
         for split in wanted.get(stage, ("train", "val", "test")) if stage else ("train", "val", "test"):
             if split not in self.datasets:
-                self.datasets[split] = self.build_split(split)
+                self.datasets[split] = self._built(split)
+
+    def _built(self, split: str) -> Dataset:
+        dataset = self.build_split(split)
+        return CentreCropped(dataset, self.eval_crop) if self.eval_crop and split != "train" else dataset
 
     def dataset(self, split: str) -> Dataset:
         if split not in self.datasets:
-            self.datasets[split] = self.build_split(split)
+            self.datasets[split] = self._built(split)
         return self.datasets[split]
 
     def batches_done(self, batches_per_epoch: int) -> int:

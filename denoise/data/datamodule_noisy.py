@@ -3,7 +3,7 @@ self-supervised objectives (neighbor2neighbor, noise2void)."""
 
 from __future__ import annotations
 
-import statistics
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +12,13 @@ from torch.utils.data import Dataset
 
 from denoise.data.datamodule_base import DenoiseDataModule, size_or_problem
 from denoise.data.io import ImageReadError
-from denoise.data.noise_estimate import flat_region_sigma
+from denoise.data.noise_diagnosis import CLEAN_LEVEL, Diagnosis, diagnose
 from denoise.data.noisy_folder import NoisyCrops, NoisyOnly, folder_files, held_out, load_noisy
 from denoise.data.pairs import PairSample
+
+log = logging.getLogger(__name__)
+#: objectives that assume noise independent between pixels
+PIXEL_INDEPENDENT = ("neighbor2neighbor", "noise2void")
 
 
 class NoisyFolderDataModule(DenoiseDataModule):
@@ -31,16 +35,24 @@ class NoisyFolderDataModule(DenoiseDataModule):
         patch_size: int = 64,
         samples_per_epoch: int = 800,
         augment: bool = True,
-        min_noise_sigma: float = 2.5,
+        min_noise_sigma: float = CLEAN_LEVEL,
         **base: Any,
     ) -> None:
-        """``min_noise_sigma`` (0-255 scale): below this median estimated noise level the folder looks clean,
-        and is refused rather than taught as noise-free."""
+        """``min_noise_sigma`` (0-255 scale): below this median noise level (the fit level of
+        :mod:`denoise.data.noise_diagnosis`, which keeps correlated camera noise) the folder looks clean, and is
+        refused rather than taught as noise-free."""
         super().__init__(**base)
         self.noisy_dir, self.val_fraction, self.test_fraction = noisy_dir, val_fraction, test_fraction
         self.patch_size, self.samples_per_epoch, self.augment = patch_size, samples_per_epoch, augment
         self.min_noise_sigma = min_noise_sigma
         self._checked_noise = False
+        self.objective = "the objective"
+        #: the noise diagnosis of the training images, once measured
+        self.diagnosis: Diagnosis | None = None
+
+    def serve(self, needs: frozenset[str] | set[str], objective: str = "the objective") -> None:
+        super().serve(needs, objective)
+        self.objective = objective
 
     def files(self) -> dict[str, list]:
         return held_out(folder_files(self.noisy_dir), self.val_fraction, self.test_fraction)
@@ -108,16 +120,27 @@ class NoisyFolderDataModule(DenoiseDataModule):
         return load_noisy(files, self.channels), [f.name for f in files]
 
     def check_noise(self, images: list) -> None:
-        """Refuse a folder of clean images: the objectives would learn to leave them as they are."""
-        levels = [flat_region_sigma(image) for image in images]
-        level = statistics.median(levels)
-        if level < self.min_noise_sigma:
+        """Diagnose the noise (logged once), refuse a folder of clean images (the objectives would learn to leave
+        them as they are) and warn when the objective assumes independent noise that is correlated here."""
+        diagnosis = self.diagnosis = diagnose(images, clean_level=self.min_noise_sigma)
+        if diagnosis.looks_clean:
             raise ImageReadError(
-                f"data.noisy_dir={self.noisy_dir}: these images look clean (median estimated noise sigma "
-                f"{level:.2f}/255 in their flattest regions, below data.min_noise_sigma={self.min_noise_sigma}); the "
+                f"data.noisy_dir={self.noisy_dir}: these images look clean (median noise level "
+                f"{diagnosis.fit_level:.2f}/255 in their flattest regions, below data.min_noise_sigma="
+                f"{self.min_noise_sigma}; clean photo sets measure 1.0-1.9, real camera noise at 37 dB 2.7); the "
                 "self-supervised objectives remove noise that is there. Give noisy images, or lower "
                 "data.min_noise_sigma if the noise is that faint"
             )
+        recommended = ", ".join(f"objective={name}" for name in diagnosis.recommended_objectives)
+        log.info("Noise of data.noisy_dir (%d training images): %s Recommended: %s", diagnosis.images,
+                 diagnosis.verdict, recommended)  # fmt: skip
+        if diagnosis.correlated and self.objective in PIXEL_INDEPENDENT:
+            log.warning(
+                "objective=%s assumes noise independent between pixels, and this folder's noise is spatially "
+                "correlated (lag-1 correlation %.2f, threshold %.2f): expect a small gain (on real SIDD noise it "
+                "gains 1.7 dB where supervised training gains 12.4). Use objective=apbsn model=bsn",
+                self.objective, diagnosis.correlation, diagnosis.thresholds["correlated"],
+            )  # fmt: skip
 
     def build_split(self, split: str) -> Dataset:
         images, names = self._load(split)
@@ -130,6 +153,14 @@ class NoisyFolderDataModule(DenoiseDataModule):
 
     def pair_count(self) -> int:
         return 0
+
+    def noisy_files(self) -> list[Path]:
+        """Every image of the folder (all splits), for the EDA's noise diagnosis."""
+        return sorted(folder_files(self.noisy_dir))
+
+    def read_noisy(self, path: Path):
+        """One image as stored (8 or 16 bit), in the configured channels."""
+        return load_noisy([path], self.channels)[0]
 
     def iter_pairs(self) -> Iterator[PairSample]:
         raise ValueError("the EDA measures noise against clean images; data=noisy_folder has none")

@@ -10,8 +10,17 @@ from typing import Any
 
 import numpy as np
 
+from denoise.data.console import Steps
 from denoise.data.files import write_text
 from denoise.data.noise import NoiseModel
+from denoise.data.noise_diagnosis import ImageNoise, measure_image
+from denoise.eda.diagnosis import (
+    as_integer_image,
+    diagnosis_numbers,
+    diagnosis_section,
+    plot_diagnosis,
+    residual_correlation,
+)
 from denoise.eda.plots import plot_counts, plot_histograms, plot_noise_model, plot_per_pair, plot_samples, sort_key
 from denoise.eda.statistics import Analysis, analyze
 from denoise.eda.streaming import CATEGORY_LABELS, Sample, iter_samples, thumbnail
@@ -38,9 +47,12 @@ def write_report(
     min_bin_pixels: int = 200,
     fit_range: Sequence[float] = (0.02, 0.98),
     max_groups: int = 12,
+    noise_numbers: dict[str, Any] | None = None,
+    measured: Sequence[ImageNoise] = (),
 ) -> dict[str, Any]:
     """Write ``eda.md`` (tables + PNG plots) and ``eda.json`` (every number) into ``out``; return the JSON. One
-    function per section of the report."""
+    function per section of the report; ``noise_numbers`` (:func:`diagnosis_numbers` of ``measured``): the blind
+    noise diagnosis of the noisy images."""
     out.mkdir(parents=True, exist_ok=True)
     if not analysis.pairs:
         raise ValueError("the dataset holds no pairs to analyze")
@@ -51,6 +63,10 @@ def write_report(
     if noise is not None:
         lines += configured_noise_section(report, noise, fits.get("synthetic"))
     lines += noise_model_section(analysis, fits, pictures, fit_range)
+    if noise_numbers is not None:
+        report["noise"] = noise_numbers
+        report["pictures"]["diagnosis"] = plot_diagnosis(out / "eda_diagnosis.png", measured).name
+        lines += diagnosis_section(noise_numbers, report["pictures"]["diagnosis"])
     if "samples" in pictures:
         lines += ["## Samples", "", f"![samples]({pictures['samples'].name})", ""]
     lines += pairs_section(analysis)
@@ -200,7 +216,10 @@ def pairs_section(analysis: Analysis) -> list[str]:
 
 
 def run(datamodule: Any, out: Path, title: str, options: Mapping[str, Any], progress: bool = True) -> dict[str, Any]:
-    """The whole EDA of one data module into ``out`` (``options``: the ``eda`` config block)."""
+    """The whole EDA of one data module into ``out`` (``options``: the ``eda`` config block); a data module without
+    clean images (a folder of noisy photos) gets the noise diagnosis alone."""
+    if not getattr(datamodule, "has_clean", True):
+        return run_noisy(datamodule, out, title, options, progress)
     max_pairs = options.get("max_pairs")
     total = datamodule.pair_count()
     if max_pairs is not None:
@@ -208,6 +227,9 @@ def run(datamodule: Any, out: Path, title: str, options: Mapping[str, Any], prog
     grid = int(options.get("grid_samples", 4))
     picks = set(np.linspace(0, max(total - 1, 0), num=min(grid, total), dtype=int).tolist()) if grid else set()
     kept: list[Sample] = []
+    measured: list[ImageNoise] = []
+    names: list[str] = []
+    truths: list[float] = []
 
     def stream() -> Iterator[Sample]:
         for index, sample in enumerate(iter_samples(datamodule)):
@@ -215,6 +237,10 @@ def run(datamodule: Any, out: Path, title: str, options: Mapping[str, Any], prog
                 return
             if index in picks:  # a few pairs for the picture grid, shrunk to bound memory
                 kept.append(thumbnail(sample, int(options.get("grid_size", 512))))
+            if min(sample.noisy.shape[:2]) >= 16:  # the blind diagnosis of the noisy image, and the truth
+                measured.append(measure_image(as_integer_image(sample.noisy)))
+                names.append(sample.name)
+                truths.append(residual_correlation(sample.noisy, sample.clean))
             yield sample
 
     analysis = analyze(
@@ -234,4 +260,40 @@ def run(datamodule: Any, out: Path, title: str, options: Mapping[str, Any], prog
         min_bin_pixels=int(options.get("min_bin_pixels", 200)),
         fit_range=tuple(options.get("fit_range", (0.02, 0.98))),
         max_groups=int(options.get("max_groups", 12)),
+        noise_numbers=diagnosis_numbers(measured, names, truths) if measured else None,
+        measured=measured,
     )
+
+
+def run_noisy(datamodule: Any, out: Path, title: str, options: Mapping[str, Any], progress: bool = True) -> dict:
+    """The EDA of noisy images without clean twins: every image measured blind (one in memory at a time), the
+    diagnosis and the objectives it recommends, in ``eda.md``, ``eda_diagnosis.png`` and ``eda.json``."""
+    images = datamodule.noisy_files()
+    max_pairs = options.get("max_pairs")
+    if max_pairs is not None:
+        images = images[: int(max_pairs)]
+    if not images:
+        raise ValueError("the dataset holds no images to analyze")
+    measured, names = [], []
+    with Steps("noise diagnosis", total=len(images), unit="images", enabled=progress) as steps:
+        for path in images:
+            measured.append(measure_image(datamodule.read_noisy(path)))
+            names.append(path.name)
+            steps.advance(1, path.name)
+    out.mkdir(parents=True, exist_ok=True)
+    clean_level = getattr(datamodule, "min_noise_sigma", None)
+    noise = diagnosis_numbers(measured, names, clean_level=clean_level)
+    picture = plot_diagnosis(out / "eda_diagnosis.png", measured).name
+    report = {"title": title, "summary": {"images": len(measured), "pairs": 0}, "noise": noise,
+              "pictures": {"diagnosis": picture}}  # fmt: skip
+    rows = [
+        {"image": n["name"], "level": f"{n['fit_level']:.2f}", "lag-1 correlation": f"{n['correlation']:.2f}",
+         "signal ratio": _num(n["signal_ratio"])}
+        for n in noise["per_image"]
+    ]  # fmt: skip
+    lines = [f"# EDA: {title}", "", f"{len(measured)} noisy images, no clean images: the noise measured blind.", ""]
+    lines += diagnosis_section(noise, picture)
+    lines += ["## Every image", "", markdown_table(rows, list(rows[0])), ""]
+    write_text(out / "eda.md", "\n".join(lines) + "\n")
+    write_json(out / "eda.json", report)
+    return report

@@ -34,7 +34,12 @@ def eda(cfg: DictConfig) -> dict[str, Any]:
     out = run_dir()
     choice = HydraConfig.get().runtime.choices.get("data", "data") if HydraConfig.initialized() else "data"
     report = run_eda(datamodule, out, title=f"data={choice}", options=OmegaConf.to_container(cfg.eda))
-    log.info("EDA of %d pairs: %s", report["summary"]["pairs"], out / "eda.md")
+    summary = report["summary"]
+    what = f"{summary['pairs']} pairs" if summary.get("pairs") else f"{summary.get('images', 0)} noisy images"
+    log.info("EDA of %s: %s", what, out / "eda.md")
+    if "noise" in report:
+        diagnosis = report["noise"]["diagnosis"]
+        log.info("Noise: %s", diagnosis["verdict"])
     return report
 
 

@@ -22,6 +22,13 @@
   through (RED20-16, 1,000 steps, sigma 25: 21.3 dB with the median, 27.8 dB with a random neighbour; 28.3 dB
   with 5% of the pixels hidden, the default, against 27.8 dB at 1% and 28.1 dB at 10%).
 
+* ``apbsn`` (Lee et al. 2022): one noisy image, a blind-spot network (``model=bsn``): in training mode the
+  network sees the image through pixel-shuffle down-sampling with a large stride, where real sRGB noise is no
+  longer correlated between neighbours, and never sees the pixel it predicts; its output is scored against the
+  noisy input itself (L1 in the authors' recipe). Inference (the network's eval mode) uses a small stride and
+  random-replacing refinement (:mod:`denoise.models.bsn`). Works on spatially correlated noise, where
+  Noise2Void and Neighbor2Neighbor fail.
+
 Each objective says which batch keys it needs (:attr:`Objective.needs`); the DataModule is told, and refuses
 what it cannot serve with a message that says which objective needs what.
 """
@@ -182,3 +189,17 @@ class Noise2Void(Objective):
 
     def describe(self) -> str:
         return f"{self.name} ({self.mask_ratio:.2%} of pixels, {self.replacement} replacement)"
+
+
+class PixelShuffleBlindSpot(Objective):
+    name = "apbsn"
+    needs = frozenset({"noisy"})
+    #: the network must never see the pixel it predicts (``blind_spot``), or it learns the identity
+    needs_blind_spot = True
+
+    def __call__(self, net, batch, loss_fn, progress=1.0, generator=None):
+        noisy = batch["noisy"]
+        return loss_fn(net(noisy).float(), noisy.float())
+
+    def describe(self) -> str:
+        return f"{self.name} (blind-spot network scored against its own noisy input)"

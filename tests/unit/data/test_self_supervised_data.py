@@ -149,7 +149,7 @@ def test_noisy_folder_errors_name_the_objective_and_the_folder(tmp_path: Path) -
     clean = noisy_folder(tmp_path / "clean", sigma=0.0)
     dm = datamodule(tmp_path, "data=noisy_folder", f"data.noisy_dir={clean}")
     dm.serve(Neighbor2Neighbor.needs, "neighbor2neighbor")
-    with pytest.raises(ImageReadError, match=r"clean.*look clean \(median estimated noise sigma 0\.\d\d/255"):
+    with pytest.raises(ImageReadError, match=r"clean.*look clean \(median noise level 0\.\d\d/255"):
         dm.setup("fit")
 
     dm = datamodule(tmp_path, "data=noisy_folder", f"data.noisy_dir={tmp_path / 'nowhere'}")
@@ -205,18 +205,18 @@ def test_a_noisy_folder_too_small_to_hold_out_images_fails_before_training(tmp_p
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="the reference test sets are not beside this checkout")
 @pytest.mark.parametrize("name", ["set12", "bsd68", "cbsd68", "kodak24", "mcmaster", "sidd_samples/clean"])
 def test_clean_photos_are_refused_as_a_noisy_folder_before_training(tmp_path: Path, name: str) -> None:
-    """Every standard clean test set measures below data.min_noise_sigma (largest folder median 1.47, Set12,
-    against 2.5; bench/noise_estimate.py), so it is refused by the input check, before any training."""
+    """Every standard clean test set measures below data.min_noise_sigma (largest folder median 1.94, Set12,
+    against 2.3; bench/noise_diagnosis.py), so it is refused by the input check, before any training."""
     from denoise.data.datamodule_base import InputCheckError
 
     dm = datamodule(tmp_path, "data=noisy_folder", f"data.noisy_dir={SHARED_DATA / name}", "data.patch_size=32")
-    with pytest.raises(InputCheckError, match=r"images look clean \(median estimated noise sigma (0|1)\.\d\d/255"):
+    with pytest.raises(InputCheckError, match=r"images look clean \(median noise level (0|1)\.\d\d/255"):
         dm.check_inputs(["train", "val", "test"])
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="the reference test sets are not beside this checkout")
 def test_real_noisy_photos_pass_the_clean_check(tmp_path: Path) -> None:
-    """SIDD's noisy sRGB photos: folder median 6.14, well above the threshold."""
+    """SIDD's noisy sRGB photos: folder median 10.1, well above the threshold."""
     folder = SHARED_DATA / "sidd_samples" / "noisy"
     dm = datamodule(tmp_path, "data=noisy_folder", f"data.noisy_dir={folder}", "data.patch_size=32")
     dm.check_inputs(["train", "val", "test"])

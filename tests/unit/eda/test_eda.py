@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from denoise.data.io import ImageReadError, read_image, write_image
+from denoise.data.noise_diagnosis import CORRELATED
 from denoise.eda import Sample, analyze, iter_samples, run
 from tests.helpers import ROOT, SHARED_DATA, compose_cfg
 
@@ -117,6 +118,36 @@ def test_real_sidd_samples_report_with_exact_per_pair_psnr(tmp_path: Path) -> No
         assert pair["noise_std"] == pytest.approx(list((noisy - clean).reshape(-1, 3).std(axis=0)), abs=1e-6)
     assert 16.0 < min(p["psnr_noisy"] for p in report["pairs"]) < max(p["psnr_noisy"] for p in report["pairs"]) < 31
     assert all(_valid_png(out / name) for name in report["pictures"].values())
+    # the blind diagnosis of the noisy photos, checked against the truth the clean images give
+    diagnosis = report["noise"]["diagnosis"]
+    assert diagnosis["correlated"] and diagnosis["recommended_objectives"][0] == "apbsn"
+    assert 0.40 < report["noise"]["residual_correlation"] < 0.55  # SIDD's real noise: 0.47
+    assert CORRELATED < diagnosis["correlation"] < report["noise"]["residual_correlation"]
+    assert "## Noise diagnosis" in (out / "eda.md").read_text()
+
+
+def test_a_noisy_folder_gets_the_noise_diagnosis_in_eda_json(tmp_path: Path) -> None:
+    """denoise-eda data=noisy_folder: no clean images, so the report is the blind diagnosis: eda.json's
+    noise.diagnosis with the correlation, the two verdicts and the recommended objectives, a plot, a table."""
+    from bench.noise_diagnosis import blurred
+    from tests.unit.data.test_noise_diagnosis import noisy
+
+    folder = tmp_path / "shots"
+    for index, image in enumerate(noisy(blurred(6, 1.0)) * 2):
+        write_image(folder / f"shot_{index:02d}.png", image)
+    out = tmp_path / "run"
+    result = eda_cli("data=noisy_folder", f"data.noisy_dir={folder}", run_dir=out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "eda.json").read_text())
+    diagnosis = report["noise"]["diagnosis"]
+    assert {"correlation", "correlated", "signal_dependent", "recommended_objectives"} <= set(diagnosis)
+    assert diagnosis["correlated"] is True and diagnosis["signal_dependent"] is False
+    assert diagnosis["recommended_objectives"] == ["apbsn", "noise2noise"]
+    assert report["summary"]["images"] == 10 and len(report["noise"]["per_image"]) == 10
+    assert _valid_png(out / report["pictures"]["diagnosis"])
+    text = (out / "eda.md").read_text()
+    assert "neighbor2neighbor and noise2void will fail" in text and "| shot_09.png |" in text
+    assert "EDA of 10 noisy images" in result.stdout + result.stderr
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ SPECS = {channels: model_specs(CONF, channels) for channels in (1, 3)}
 NAMES = sorted(SPECS[3])
 #: the papers' transformer and U-Net configurations, too slow for the training tests on a CPU: their counts are
 #: tested against the authors' code, the same code is trained in its *_small configuration
-PAPER_ONLY = {"restormer", "swinir", "drunet"}
+PAPER_ONLY = {"restormer", "swinir", "drunet", "bsn"}
 TRAINED = [name for name in NAMES if name not in PAPER_ONLY]
 
 
@@ -50,6 +50,7 @@ def make(name: str, channels: int = 3) -> torch.nn.Module:
 def test_every_issue_model_has_a_config() -> None:
     assert {"rednet", "mwcnn", "pridnet", "dncnn", "autoencoder", "nafnet", "nafnet_small"} <= set(NAMES)
     assert {"restormer", "restormer_small", "swinir", "swinir_small", "drunet", "drunet_small", "ffdnet"} <= set(NAMES)
+    assert {"bsn", "bsn_small"} <= set(NAMES)
 
 
 @pytest.mark.parametrize(
@@ -72,6 +73,8 @@ def test_every_issue_model_has_a_config() -> None:
         ("drunet", 1, 32_638_656),
         ("ffdnet", 1, 485_316),  # FFDNet gray: 15 layers of 64
         ("ffdnet", 3, 852_108),  # FFDNet colour: 12 layers of 96
+        ("bsn", 3, 3_656_131),  # AP-BSN's DBSNl, 128 channels, 9 modules: the count of the authors' code
+        ("bsn_small", 3, 126_707),  # 32 channels, 4 modules: the formula of denoise/models/bsn.py
     ],
 )
 def test_parameter_counts(name: str, channels: int, expected: int) -> None:
@@ -112,7 +115,8 @@ def test_bf16_autocast_on_cpu_runs_and_stays_close_to_fp32(name: str) -> None:
         reference = net(x)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             low = net(x).float()
-    assert seen == [torch.float32, torch.bfloat16]  # autocast really ran the convolutions in bf16
+    half = len(seen) // 2  # AP-BSN runs its first conv 1 + r3_repeats times per forward
+    assert seen == [torch.float32] * half + [torch.bfloat16] * half  # autocast really ran the convolutions in bf16
     assert torch.isfinite(low).all()
     peak = (reference.max() - reference.min()).item()
     psnr = 10 * math.log10(peak**2 / ((low - reference) ** 2).mean().item())
