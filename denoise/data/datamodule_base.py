@@ -24,7 +24,7 @@ from denoise.data.layout import Benchmark
 from denoise.data.noise import NoiseModel
 from denoise.data.pairs import PairSample
 from denoise.data.sampling import EpochSampler, LazyStartLoader, PaddedToWorld, available_cores, distributed_world
-from denoise.data.transforms import augment_batch
+from denoise.data.transforms import CentreCropped, augment_batch
 
 #: ``data.num_workers: auto`` on a GPU: one loader process per core a device has, less one, at most this many
 MAX_AUTO_WORKERS = 8
@@ -44,26 +44,6 @@ def size_or_problem(path, problems: list[str]) -> tuple[int, int] | None:
     except ImageReadError as err:
         problems.append(str(err))
         return None
-
-
-class CentreCropped(Dataset):
-    """A validation/test dataset whose images (``C x H x W`` tensors: noisy, clean, a second shot, a level map) are
-    cut to their central ``side x side`` square, all alike."""
-
-    def __init__(self, dataset: Dataset, side: int) -> None:
-        self.inner, self.side = dataset, side
-
-    def __len__(self) -> int:
-        return len(self.inner)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        sample = dict(self.inner[index])
-        for key, value in sample.items():
-            if isinstance(value, torch.Tensor) and value.ndim == 3:
-                height, width = value.shape[-2:]
-                top, left = max(0, (height - self.side) // 2), max(0, (width - self.side) // 2)
-                sample[key] = value[..., top : top + self.side, left : left + self.side]
-        return sample
 
 
 class DenoiseDataModule(L.LightningDataModule):
@@ -88,13 +68,8 @@ class DenoiseDataModule(L.LightningDataModule):
         allow_changed: bool = False,
         eval_crop: int | None = None,
     ) -> None:
-        """``allow_changed``: a resume may continue on training files other than its checkpoint's (else refused).
-        ``eval_crop``: validation and test score the central ``eval_crop`` square of each image (None: whole
-        images), a bound on the time a slow method (AP-BSN's R3) spends on a folder of 12-megapixel photos."""
+        """``allow_changed``: a resume may use changed training files; ``eval_crop``: val/test score a centre crop."""
         super().__init__()
-        if eval_crop is not None and (isinstance(eval_crop, bool) or not isinstance(eval_crop, int) or eval_crop < 1):
-            raise ValueError(f"data.eval_crop={eval_crop!r}: expected a side in pixels >= 1, or null for whole images")
-        self.eval_crop = eval_crop
         expected = 1 if grayscale else 3
         if channels != expected:
             raise ValueError(f"data.channels={channels} contradicts data.grayscale={grayscale} (expected {expected})")
@@ -110,7 +85,7 @@ class DenoiseDataModule(L.LightningDataModule):
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.channels, self.grayscale = channels, grayscale
         self.gpu_augment, self.mixup_alpha = gpu_augment, mixup_alpha
-        self.allow_changed = allow_changed
+        self.allow_changed, self.eval_crop = allow_changed, eval_crop
         self._fingerprint: dict[str, Any] | None = None
         # the run's seed (seed_everything ran before the datamodule is built): training samples derive from it
         self.run_seed = torch.initial_seed()
@@ -264,17 +239,13 @@ class DenoiseDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
-        for split in wanted.get(stage, ("train", "val", "test")) if stage else ("train", "val", "test"):
-            if split not in self.datasets:
-                self.datasets[split] = self._built(split)
-
-    def _built(self, split: str) -> Dataset:
-        dataset = self.build_split(split)
-        return CentreCropped(dataset, self.eval_crop) if self.eval_crop and split != "train" else dataset
+        for split in wanted.get(stage or "", ("train", "val", "test")):
+            self.dataset(split)
 
     def dataset(self, split: str) -> Dataset:
         if split not in self.datasets:
-            self.datasets[split] = self._built(split)
+            built, crop = self.build_split(split), self.eval_crop if split != "train" else None
+            self.datasets[split] = CentreCropped(built, crop) if crop else built
         return self.datasets[split]
 
     def batches_done(self, batches_per_epoch: int) -> int:

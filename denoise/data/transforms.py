@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from denoise.data.io import array2tensor
 
@@ -98,3 +99,25 @@ def augment_batch(batch: dict[str, Any], keys: Sequence[str], geometric: Callabl
             for key, image in zip(keys, images, strict=True)
         ]  # fmt: skip
     return {**batch, **{key: image.contiguous() for key, image in zip(keys, images, strict=True)}}
+
+
+class CentreCropped(Dataset):
+    """A validation/test dataset whose images (``C x H x W`` tensors: noisy, clean, a second shot, a level map) are
+    cut to their central ``side x side`` square, all alike."""
+
+    def __init__(self, dataset: Dataset, side: int) -> None:
+        if side < 1:
+            raise ValueError(f"data.eval_crop={side}: expected a side in pixels >= 1, or null for whole images")
+        self.inner, self.side = dataset, side
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        sample = dict(self.inner[index])
+        for key, value in sample.items():
+            if isinstance(value, torch.Tensor) and value.ndim == 3:
+                height, width = value.shape[-2:]
+                top, left = max(0, (height - self.side) // 2), max(0, (width - self.side) // 2)
+                sample[key] = value[..., top : top + self.side, left : left + self.side]
+        return sample

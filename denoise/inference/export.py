@@ -56,6 +56,8 @@ def export_onnx(
         raise OutputExistsError(f"-o {path} already exists; pass --overwrite to replace it")
     writable_folder(path.parent, "-o (its folder)")
     remove_stale_partials(path.parent)  # an export killed before it landed left one
+    if getattr(net, "onnx_exportable", True) is False:
+        raise ValueError(f"{type(net).__name__} cannot be exported to ONNX: {net.onnx_refusal}")
     require_extra("onnxscript", "ONNX export")
     require_extra("onnxruntime", "checking the ONNX export")
     net = net.eval().float().cpu()

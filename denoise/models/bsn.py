@@ -143,6 +143,10 @@ class APBSN(nn.Module):
 
     #: the network never sees the pixel it predicts (in training mode): objective=apbsn needs this
     blind_spot = True
+    onnx_exportable = False
+    onnx_refusal = (
+        "its inference draws R3's random masks and reshapes by the image's size (PD), which torch.export cannot trace"
+    )
 
     def __init__(
         self,

@@ -93,12 +93,7 @@ class DenoiseModule(L.LightningModule):
         self.loss_fn: nn.Module = build(self.hparams.loss, what="model.loss", kind="loss")
         self.convention = Convention.of(self.hparams.get("metrics"))
         self.objective: Objective = build(self.hparams.objective, what="model.objective", kind="objective")
-        if getattr(self.objective, "needs_blind_spot", False) and not getattr(self.net, "blind_spot", False):
-            raise ValueError(
-                f"model.objective={self.objective.name} needs a blind-spot network (model=bsn): model.net "
-                f"{type(self.net).__name__} sees the pixel it predicts, so scored against its own noisy input it "
-                "would learn to copy it"
-            )
+        self.objective.check_network(self.net)
         self.stage_metrics = nn.ModuleDict(
             {f"{stage}_{name}": MeanMetric() for stage in ("val", "test") for name in METRICS}
         )

@@ -61,6 +61,9 @@ class Objective:
     def describe(self) -> str:
         return self.name
 
+    def check_network(self, net: object) -> None:
+        """Refuse a network this objective cannot train (every network suits most objectives)."""
+
 
 class Supervised(Objective):
     name = "supervised"
@@ -194,8 +197,14 @@ class Noise2Void(Objective):
 class PixelShuffleBlindSpot(Objective):
     name = "apbsn"
     needs = frozenset({"noisy"})
-    #: the network must never see the pixel it predicts (``blind_spot``), or it learns the identity
-    needs_blind_spot = True
+
+    def check_network(self, net: object) -> None:
+        """The network must never see the pixel it predicts (``blind_spot``), or it learns to copy its input."""
+        if not getattr(net, "blind_spot", False):
+            raise ValueError(
+                f"model.objective={self.name} needs a blind-spot network (model=bsn): model.net {type(net).__name__} "
+                "sees the pixel it predicts, so scored against its own noisy input it would learn to copy it"
+            )
 
     def __call__(self, net, batch, loss_fn, progress=1.0, generator=None):
         noisy = batch["noisy"]

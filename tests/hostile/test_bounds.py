@@ -110,6 +110,7 @@ def test_an_archive_of_too_many_members_is_refused(tmp_path: Path, monkeypatch: 
 #: budget, or a number no network needs (the three checks); a new network must add its case here
 ABSURD = {
     "autoencoder.ConvAutoencoder": ({"channels": 30_000}, "parameters"),
+    "bsn.APBSN": ({"num_modules": 60_000}, "modules"),
     "dncnn.DnCNN": ({"depth": 60_000}, "modules"),
     "drunet.DRUNet": ({"blocks": 60_000}, "modules"),
     "ffdnet.FFDNet": ({"layers": 5_000_000}, "argument"),

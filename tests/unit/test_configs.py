@@ -65,8 +65,14 @@ def required_paths(group: str, option: str, tmp_path: Path) -> list[str]:
         return [f"data.root={make_sidd(tmp_path / 'sidd', scenes=['0001_001_S6_00100_00060_3200_L'])}"]
     if (group, option) == ("data", "paired"):
         return [f"data.noisy_dir={tmp_path / 'noisy'}", f"data.clean_dir={tmp_path / 'clean'}"]
-    if (group, option) == ("data", "noisy_folder"):
+    if (group, option) in {("data", "noisy_folder"), ("experiment", "apbsn_cpu")}:
         return [f"data.noisy_dir={tmp_path / 'noisy'}"]
+    if (group, option) == ("data", "noisy_pairs"):
+        return [f"data.noisy_dir={tmp_path / 'first'}", f"data.second_dir={tmp_path / 'second'}"]
+    if (group, option) == ("objective", "apbsn"):
+        return ["model=bsn_small"]  # a blind-spot network: any other is refused (tests/unit/models/test_bsn.py)
+    if (group, option) == ("experiment", "apbsn_sidd"):
+        return [f"data.root={make_sidd(tmp_path / 'sidd', scenes=['0001_001_S6_00100_00060_3200_L'])}"]
     return []
 
 
@@ -92,7 +98,8 @@ def test_option_lists_are_complete() -> None:
     assert {"fast_dev_run", "overfit", "limit"} <= set(options("debug"))
     assert {"gaussian", "poisson_gaussian"} <= set(options("noise"))
     assert {"synthetic", "sidd", "renoir", "nind", "paired", "real", "noisy_folder"} <= set(options("data"))
-    assert set(options("objective")) == {"supervised", "noise2noise", "neighbor2neighbor", "noise2void"}
+    assert set(options("objective")) == {"supervised", "noise2noise", "neighbor2neighbor", "noise2void", "apbsn"}
+    assert {"noisy_pairs", "noisy_folder"} <= set(options("data"))
     assert {"adam", "adamw"} <= set(options("optimizer"))
     assert {"cosine", "step", "constant"} <= set(options("scheduler"))
     assert "quickstart" in options("experiment")

@@ -25,9 +25,20 @@ EXPORTED = ["autoencoder", "dncnn", "drunet_small", "ffdnet", "mwcnn", "nafnet_s
             "restormer_small", "swinir_small"]  # fmt: skip
 
 
+#: the networks export refuses, with its reason
+NOT_EXPORTED = ["bsn_small"]
+
+
 def test_every_architecture_is_exported() -> None:
     networks = {SPECS[name]["_target_"] for name in SPECS}
-    assert networks == {SPECS[name]["_target_"] for name in EXPORTED}
+    assert networks == {SPECS[name]["_target_"] for name in EXPORTED + NOT_EXPORTED}
+
+
+def test_apbsn_export_is_refused_with_its_reason(tmp_path: Path) -> None:
+    net = build(SPECS["bsn_small"])
+    with pytest.raises(ValueError, match=r"APBSN cannot be exported to ONNX: its inference draws R3's random masks"):
+        export_onnx(net, tmp_path / "bsn.onnx", 3)
+    assert not (tmp_path / "bsn.onnx").exists()
 
 
 @pytest.mark.slow  # an export takes 2-35 s here

@@ -156,7 +156,7 @@ def test_an_objective_by_its_spec_only() -> None:
         spec = objective_spec(OmegaConf.to_container(OmegaConf.load(path)))
         built[path.stem] = build(spec, what="model.objective", kind="objective")
     assert {name: obj.name for name, obj in built.items()} == {name: name for name in built}
-    assert sorted(built) == ["neighbor2neighbor", "noise2noise", "noise2void", "supervised"]
+    assert sorted(built) == ["apbsn", "neighbor2neighbor", "noise2noise", "noise2void", "supervised"]
     assert objective_spec(None) == {"_target_": "denoise.training.objectives.Supervised"}
     spec = {"_target_": "denoise.training.objectives.Noise2Void", "mask_ratio": 0.1}
     assert build(objective_spec(spec)).mask_ratio == 0.1

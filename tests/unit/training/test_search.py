@@ -21,6 +21,8 @@ def test_width_choices_halve_and_double_under_each_architecture_name() -> None:
     keys = {name: width_key(spec) for name, spec in model_specs().items()}
     assert keys == {
         "autoencoder": "channels",
+        "bsn": "channels",
+        "bsn_small": "channels",
         "dncnn": "channels",
         "drunet": "widths",
         "drunet_small": "widths",
