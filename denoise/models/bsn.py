@@ -192,7 +192,8 @@ class APBSN(nn.Module):
     def refine(self, noisy: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
         """Random-replacing refinement: the mean over ``r3_repeats`` passes of the network on ``first`` with a
         random share ``r3_p`` of its pixels replaced by ``noisy``'s (reflect-padded by ``pd_pad``)."""
-        generator = torch.Generator(device=noisy.device).manual_seed(self.r3_seed)
+        meta = noisy.device.type == "meta"  # denoise-models counts on the meta device, which has no generator
+        generator = None if meta else torch.Generator(device=noisy.device).manual_seed(self.r3_seed)
         pad = self.pd_pad
         mode = "reflect" if min(noisy.shape[-2:]) > pad else "replicate"
         total = torch.zeros_like(noisy, dtype=torch.float32)

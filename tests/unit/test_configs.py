@@ -144,9 +144,9 @@ def test_help_lists_the_groups() -> None:
     result = _cli("--help")
     assert result.returncode == 0
     groups = (
-        "model: autoencoder, dncnn, drunet, drunet_small, ffdnet, mwcnn, nafnet, nafnet_small, pridnet, rednet, "
-        "rednet_small, restormer, restormer_small, swinir, swinir_small",
-        "objective: neighbor2neighbor, noise2noise, noise2void, supervised",
+        "model: autoencoder, bsn, bsn_small, dncnn, drunet, drunet_small, ffdnet, mwcnn, nafnet, nafnet_small, "
+        "pridnet, rednet, rednet_small, restormer, restormer_small, swinir, swinir_small",
+        "objective: apbsn, neighbor2neighbor, noise2noise, noise2void, supervised",
         "trainer: cpu, ddp, ddp_sim, default, gpu",
         "logger: csv, none, tensorboard, wandb",
     )
