@@ -150,8 +150,17 @@ def main() -> None:
         kind = "clean" if verdict.looks_clean else "correlated" if verdict.correlated else "independent"
         kind += ", signal-dependent" if verdict.signal_dependent else ""
         spread = lambda v: f"{v[1]:.2f} ({v[0]:.2f}-{v[2]:.2f})"  # noqa: E731
-        table.append([name, expected, spread(row["level"]), spread(row["fit_level"]), spread(row["correlation"]),
-                      spread(row["signal_ratio"]) if ratios else "-", kind])  # fmt: skip
+        table.append(
+            [
+                name,
+                expected,
+                spread(row["level"]),
+                spread(row["fit_level"]),
+                spread(row["correlation"]),
+                spread(row["signal_ratio"]) if ratios else "-",
+                kind,
+            ]
+        )
     show_table(
         f"noise diagnosis: median (min-max) per image; thresholds: correlated >= {CORRELATED}, signal ratio >= "
         f"{SIGNAL_RATIO} (or <= 1/{SIGNAL_RATIO}), clean below {CLEAN_LEVEL}/255",

@@ -59,8 +59,15 @@ def run(dataset: str, objective: str, steps: int, out: Path, apbsn_minutes: floa
         data = [] if dataset == "sidd" else ["data=synthetic"]  # the recipe's default data is a noisy folder
         seconds = round(apbsn_minutes * 60)
         kept = [o for o in SETS[dataset] if not o.startswith("data.patch_size")]
-        overrides = ["experiment=apbsn_cpu", *kept, *data, "data.patch_size=60", "data.eval_crop=null",
-                     f"trainer.max_time=00:00:{seconds // 60:02d}:{seconds % 60:02d}", "logger=none"]  # fmt: skip
+        overrides = [
+            "experiment=apbsn_cpu",
+            *kept,
+            *data,
+            "data.patch_size=60",
+            "data.eval_crop=null",
+            f"trainer.max_time=00:00:{seconds // 60:02d}:{seconds % 60:02d}",
+            "logger=none",
+        ]
     env = {**os.environ, "WANDB_MODE": "disabled"}
     start = time.perf_counter()
     done = subprocess.run(
@@ -108,8 +115,10 @@ def main() -> None:
     order = {(d, o): i for i, (d, o) in enumerate((d, o) for d in SETS for o in OBJECTIVES)}
     rows.sort(key=lambda row: order[(row["set"], row["objective"])])
     supervised = {row["set"]: row["psnr"] for row in rows if row["objective"] == "supervised"}
-    table = Table(title=f"test PSNR / SSIM after {args.steps} steps (RED20-16, batch 8 of 48x48; apbsn: its recipe, "
-                        f"{args.apbsn_minutes:g} minutes), this CPU")  # fmt: skip
+    table = Table(
+        title=f"test PSNR / SSIM after {args.steps} steps (RED20-16, batch 8 of 48x48; apbsn: its recipe, "
+        f"{args.apbsn_minutes:g} minutes), this CPU"
+    )
     for column in ("data", "objective", "PSNR dB", "SSIM", "vs supervised dB", "gain dB", "steps", "seconds"):
         table.add_column(column, justify="left" if column in ("data", "objective") else "right")
     for row in rows:
@@ -120,8 +129,10 @@ def main() -> None:
             f"{row['seconds']:.0f}",
         )  # fmt: skip
     console.print(table)
-    write_json(args.json, {"benchmark": "self_supervised", "steps": args.steps, "apbsn_minutes": args.apbsn_minutes,
-                           "rows": rows})  # fmt: skip
+    write_json(
+        args.json,
+        {"benchmark": "self_supervised", "steps": args.steps, "apbsn_minutes": args.apbsn_minutes, "rows": rows},
+    )
     console.print(f"wrote {args.json}")
 
 

@@ -132,15 +132,21 @@ class NoisyFolderDataModule(DenoiseDataModule):
                 "data.min_noise_sigma if the noise is that faint"
             )
         recommended = ", ".join(f"objective={name}" for name in diagnosis.recommended_objectives)
-        log.info("Noise of data.noisy_dir (%d training images): %s Recommended: %s", diagnosis.images,
-                 diagnosis.verdict, recommended)  # fmt: skip
+        log.info(
+            "Noise of data.noisy_dir (%d training images): %s Recommended: %s",
+            diagnosis.images,
+            diagnosis.verdict,
+            recommended,
+        )
         if diagnosis.correlated and self.objective in PIXEL_INDEPENDENT:
             log.warning(
                 "objective=%s assumes noise independent between pixels, and this folder's noise is spatially "
                 "correlated (lag-1 correlation %.2f, threshold %.2f): expect a small gain (on real SIDD noise it "
                 "gains 1.7 dB where supervised training gains 12.4). Use objective=apbsn model=bsn",
-                self.objective, diagnosis.correlation, diagnosis.thresholds["correlated"],
-            )  # fmt: skip
+                self.objective,
+                diagnosis.correlation,
+                diagnosis.thresholds["correlated"],
+            )
 
     def build_split(self, split: str) -> Dataset:
         images, names = self._load(split)

@@ -84,9 +84,14 @@ class ShotCrops(Dataset):
     the input drawn at random (Noise2Noise is symmetric), and of the clean image when there is one."""
 
     def __init__(
-        self, scenes: Sequence[tuple[np.ndarray, ...]], names: Sequence[str], patch_size: int, samples: int,
-        augment: bool = True, seed: int = 0,
-    ) -> None:  # fmt: skip
+        self,
+        scenes: Sequence[tuple[np.ndarray, ...]],
+        names: Sequence[str],
+        patch_size: int,
+        samples: int,
+        augment: bool = True,
+        seed: int = 0,
+    ) -> None:
         self.scenes, self.names, self.patch_size = list(scenes), list(names), patch_size
         self.samples, self.augment, self.seed = samples, augment, seed
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from denoise.data.noise_diagnosis import LAGS, ImageNoise, diagnose_measured, signal_ratio
+from denoise.data.noise_diagnosis import LAGS, ImageNoise, diagnose_measured, measure_image, signal_ratio
 
 
 def as_integer_image(image: np.ndarray) -> np.ndarray:
@@ -51,8 +51,13 @@ def plot_diagnosis(path: Path, measured: Sequence[ImageNoise]) -> Path:
         left.plot(LAGS, image.correlation, color="tab:blue", alpha=0.35, marker="o")
         if image.brightness:
             right.plot(image.brightness, image.variance, color="tab:orange", alpha=0.35, marker=".")
-    left.plot(LAGS, [statistics.median(m.correlation[i] for m in measured) for i in range(len(LAGS))],
-              color="black", marker="o", label="median")  # fmt: skip
+    left.plot(
+        LAGS,
+        [statistics.median(m.correlation[i] for m in measured) for i in range(len(LAGS))],
+        color="black",
+        marker="o",
+        label="median",
+    )
     left.axhline(CORRELATED, color="tab:red", linestyle="--", label=f"correlated above {CORRELATED}")
     left.set(xlabel="lag (pixels)", ylabel="residual autocorrelation", xticks=list(LAGS), title="spatial correlation")
     left.legend(fontsize=8)
@@ -70,10 +75,15 @@ def diagnosis_numbers(
     ``residual_correlation`` (the true lag-1 value, median over the pairs)."""
     diagnosis = diagnose_measured(measured) if clean_level is None else diagnose_measured(measured, clean_level)
     per_image = [
-        {"name": name, "level": m.level, "fit_level": m.fit_level, "correlation": m.correlation[0],
-         "signal_ratio": signal_ratio(m.brightness, m.variance)}
+        {
+            "name": name,
+            "level": m.level,
+            "fit_level": m.fit_level,
+            "correlation": m.correlation[0],
+            "signal_ratio": signal_ratio(m.brightness, m.variance),
+        }
         for name, m in zip(names, measured, strict=True)
-    ]  # fmt: skip
+    ]
     numbers: dict[str, Any] = {"diagnosis": diagnosis.as_dict(), "per_image": per_image}
     if truths:
         numbers["residual_correlation"] = float(statistics.median(truths))
@@ -100,3 +110,45 @@ def diagnosis_section(noise: dict[str, Any], picture: str) -> list[str]:
             "blind estimate reads lower: the fit it measures after takes the slowest part of the noise with it)"
         )
     return ["## Noise diagnosis", "", *rows, "", f"![noise diagnosis]({picture})", ""]
+
+
+def run_noisy(datamodule: Any, out: Path, title: str, max_images: int | None = None, progress: bool = True) -> dict:
+    """The EDA of noisy images without clean twins: every image measured blind (one in memory at a time), the
+    diagnosis and the objectives it recommends, in ``eda.md``, ``eda_diagnosis.png`` and ``eda.json``."""
+    from denoise.data.console import Steps
+    from denoise.data.files import write_text
+    from denoise.evaluation.report import markdown_table, write_json
+
+    images = datamodule.noisy_files()[: None if max_images is None else int(max_images)]
+    if not images:
+        raise ValueError("the dataset holds no images to analyze")
+    measured, names = [], []
+    with Steps("noise diagnosis", total=len(images), unit="images", enabled=progress) as steps:
+        for path in images:
+            measured.append(measure_image(datamodule.read_noisy(path)))
+            names.append(path.name)
+            steps.advance(1, path.name)
+    out.mkdir(parents=True, exist_ok=True)
+    noise = diagnosis_numbers(measured, names, clean_level=getattr(datamodule, "min_noise_sigma", None))
+    picture = plot_diagnosis(out / "eda_diagnosis.png", measured).name
+    report = {
+        "title": title,
+        "summary": {"images": len(measured), "pairs": 0},
+        "noise": noise,
+        "pictures": {"diagnosis": picture},
+    }
+    rows = [
+        {
+            "image": n["name"],
+            "level": f"{n['fit_level']:.2f}",
+            "lag-1 correlation": f"{n['correlation']:.2f}",
+            "signal ratio": f"{n['signal_ratio']:.4g}" if np.isfinite(n["signal_ratio"]) else "-",
+        }
+        for n in noise["per_image"]
+    ]
+    lines = [f"# EDA: {title}", "", f"{len(measured)} noisy images, no clean images: the noise measured blind.", ""]
+    lines += diagnosis_section(noise, picture)
+    lines += ["## Every image", "", markdown_table(rows, list(rows[0])), ""]
+    write_text(out / "eda.md", "\n".join(lines) + "\n")
+    write_json(out / "eda.json", report)
+    return report

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from denoise.data.console import Steps
 from denoise.data.files import write_text
 from denoise.data.noise import NoiseModel
 from denoise.data.noise_diagnosis import ImageNoise, measure_image
@@ -20,6 +19,7 @@ from denoise.eda.diagnosis import (
     diagnosis_section,
     plot_diagnosis,
     residual_correlation,
+    run_noisy,
 )
 from denoise.eda.plots import plot_counts, plot_histograms, plot_noise_model, plot_per_pair, plot_samples, sort_key
 from denoise.eda.statistics import Analysis, analyze
@@ -114,11 +114,14 @@ def counts_section(report: Mapping[str, Any], analysis: Analysis, pictures: Mapp
     datasets = [
         "; ".join(
             [f"- **{dataset}**: {fields['pairs']} pairs"]
-            + [f"per {CATEGORY_LABELS.get(key, key)}: " + ", ".join(f"{k} ({v})" for k, v in counts.items())
-               for key, counts in fields.items() if key != "pairs"]
+            + [
+                f"per {CATEGORY_LABELS.get(key, key)}: " + ", ".join(f"{k} ({v})" for k, v in counts.items())
+                for key, counts in fields.items()
+                if key != "pairs"
+            ]
         )
         for dataset, fields in report["counts"].items()
-    ]  # fmt: skip
+    ]
     return [
         f"# Exploratory data analysis: {report['title']}",
         "",
@@ -152,11 +155,14 @@ def configured_noise_section(report: dict[str, Any], noise: NoiseModel,
         return {"quantity": quantity, "from the configuration": configured, "measured": found}
 
     rows = [
-        row("noise std (0-255)", _num(255 * expected["std"]) if expected else "-",
-            _num(255 * measured["std"]) if measured else "-"),
+        row(
+            "noise std (0-255)",
+            _num(255 * expected["std"]) if expected else "-",
+            _num(255 * measured["std"]) if measured else "-",
+        ),
         row("a", _num(expected["a"]) if expected else "-", _num(fit["a"]) if fit else "-"),
         row("b", _num(expected["b"]) if expected else "-", _num(fit["b"]) if fit else "-"),
-    ]  # fmt: skip
+    ]
     setting = ", ".join(f"{k}={v}" for k, v in settings.items())
     return [
         "## Configured against measured noise",
@@ -219,7 +225,7 @@ def run(datamodule: Any, out: Path, title: str, options: Mapping[str, Any], prog
     """The whole EDA of one data module into ``out`` (``options``: the ``eda`` config block); a data module without
     clean images (a folder of noisy photos) gets the noise diagnosis alone."""
     if not getattr(datamodule, "has_clean", True):
-        return run_noisy(datamodule, out, title, options, progress)
+        return run_noisy(datamodule, out, title, options.get("max_pairs"), progress)
     max_pairs = options.get("max_pairs")
     total = datamodule.pair_count()
     if max_pairs is not None:
@@ -263,37 +269,3 @@ def run(datamodule: Any, out: Path, title: str, options: Mapping[str, Any], prog
         noise_numbers=diagnosis_numbers(measured, names, truths) if measured else None,
         measured=measured,
     )
-
-
-def run_noisy(datamodule: Any, out: Path, title: str, options: Mapping[str, Any], progress: bool = True) -> dict:
-    """The EDA of noisy images without clean twins: every image measured blind (one in memory at a time), the
-    diagnosis and the objectives it recommends, in ``eda.md``, ``eda_diagnosis.png`` and ``eda.json``."""
-    images = datamodule.noisy_files()
-    max_pairs = options.get("max_pairs")
-    if max_pairs is not None:
-        images = images[: int(max_pairs)]
-    if not images:
-        raise ValueError("the dataset holds no images to analyze")
-    measured, names = [], []
-    with Steps("noise diagnosis", total=len(images), unit="images", enabled=progress) as steps:
-        for path in images:
-            measured.append(measure_image(datamodule.read_noisy(path)))
-            names.append(path.name)
-            steps.advance(1, path.name)
-    out.mkdir(parents=True, exist_ok=True)
-    clean_level = getattr(datamodule, "min_noise_sigma", None)
-    noise = diagnosis_numbers(measured, names, clean_level=clean_level)
-    picture = plot_diagnosis(out / "eda_diagnosis.png", measured).name
-    report = {"title": title, "summary": {"images": len(measured), "pairs": 0}, "noise": noise,
-              "pictures": {"diagnosis": picture}}  # fmt: skip
-    rows = [
-        {"image": n["name"], "level": f"{n['fit_level']:.2f}", "lag-1 correlation": f"{n['correlation']:.2f}",
-         "signal ratio": _num(n["signal_ratio"])}
-        for n in noise["per_image"]
-    ]  # fmt: skip
-    lines = [f"# EDA: {title}", "", f"{len(measured)} noisy images, no clean images: the noise measured blind.", ""]
-    lines += diagnosis_section(noise, picture)
-    lines += ["## Every image", "", markdown_table(rows, list(rows[0])), ""]
-    write_text(out / "eda.md", "\n".join(lines) + "\n")
-    write_json(out / "eda.json", report)
-    return report

@@ -13,10 +13,14 @@ from typing import Any
 
 #: name -> the module that defines it
 _EXPORTS = {
-    "CONF_DIR": "denoise.tasks.compose", "compose_config": "denoise.tasks.compose",
-    "instantiate": "denoise.tasks.compose", "model_specs": "denoise.tasks.compose", "run_dir": "denoise.tasks.compose",
-    "evaluate": "denoise.tasks.evaluation", "train": "denoise.tasks.training",
-}  # fmt: skip
+    "CONF_DIR": "denoise.tasks.compose",
+    "compose_config": "denoise.tasks.compose",
+    "instantiate": "denoise.tasks.compose",
+    "model_specs": "denoise.tasks.compose",
+    "run_dir": "denoise.tasks.compose",
+    "evaluate": "denoise.tasks.evaluation",
+    "train": "denoise.tasks.training",
+}
 __all__ = sorted(_EXPORTS)
 
 
