@@ -13,6 +13,7 @@ weights as one never interrupted. They are stored as tensors and plain numbers, 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -81,6 +82,18 @@ def restore_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def _note_sigterm(trainer: L.Trainer, signum: int, _frame: Any) -> None:
+    """Lightning's SIGTERM notifier without its collective: Lightning 2.6 broadcasts from inside the signal
+    handler, which under SLURM (every rank signalled at once) meets another collective and hangs the job until
+    SLURM kills it, with no checkpoint. The flag alone is enough: the training loop broadcasts rank 0's flag
+    before every step, so all ranks stop at the same batch."""
+    connector = trainer._signal_connector
+    log.info("[rank %d] Received SIGTERM: stopping after this batch", trainer.global_rank)
+    if not connector.received_sigterm and trainer.strategy.launcher is not None:
+        trainer.strategy.launcher.kill(signum)  # the processes this one started (DDP on one machine)
+    connector.received_sigterm = True
+
+
 class PreemptionCheckpoint(Callback):
     """On SIGTERM (or SIGUSR1 outside SLURM) finish the batch, save ``last.ckpt``, stop cleanly."""
 
@@ -101,6 +114,10 @@ class PreemptionCheckpoint(Callback):
     def _forward_to_sigterm(signum: int, _frame: Any) -> None:
         log.info("Received %s: stopping after this batch like SIGTERM", signal.Signals(signum).name)
         os.kill(os.getpid(), signal.SIGTERM)
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # before Lightning registers its SIGTERM handler (Trainer._run): ours replaces its notifier
+        trainer._signal_connector._sigterm_notifier_fn = functools.partial(_note_sigterm, trainer)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         for signum in self.extra_signals:
