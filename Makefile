@@ -7,7 +7,7 @@ lint:  ## ruff, as CI runs it
 format:  ## fix what ruff can
 	ruff check --fix . && ruff format .
 
-test-quick:  ## under two minutes: everything but the end-to-end, cluster and subprocess tests
+test-quick:  ## about 3 minutes on 2 cores: everything but the end-to-end, cluster and subprocess tests
 	pytest -m "not slow"
 
 test:  ## the full suite, as CI runs it (the cluster tests start a local SLURM when run as root)

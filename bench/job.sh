@@ -3,6 +3,7 @@
 #   job_setup DEFAULT_OUT     sets out (from $OUT), work, quick (from $QUICK), started
 #   ensure_packages           Hydra's joblib launcher, from bench/wheels/ where the machine lacks it
 #   find_data SUBFOLDER       sets data: $DATA_DIR, else data/, else ../shared/data where a checkout has it
+#   crop_into FOLDER          the central 96x96 of each image named on stdin, as a PNG of the same name (QUICK=1)
 job_setup() {
     out=${OUT:-$1}
     mkdir -p "$out"
@@ -36,4 +37,21 @@ find_data() {
     fi
     data=${data:-data}
     export DATA_DIR=$data
+}
+
+crop_into() {  # the file names come on stdin, so the script goes in -c
+    python3 -c '
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+folder = Path(sys.argv[1])
+folder.mkdir(parents=True, exist_ok=True)
+for line in sys.stdin:
+    source = Path(line.strip())
+    with Image.open(source) as image:
+        left, top = (image.width - 96) // 2, (image.height - 96) // 2
+        image.crop((left, top, left + 96, top + 96)).save(folder / f"{source.stem}.png")
+' "$1"
 }

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 os.environ["WANDB_MODE"] = "offline"  # tests never reach a W&B server
+if os.environ.get("PYTEST_XDIST_WORKER"):  # the suite runs on every core (pyproject: -n auto): a thread per worker
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 from hydra.core.global_hydra import GlobalHydra
@@ -25,7 +27,7 @@ TESTS = Path(__file__).resolve().parent
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """tests/e2e/ is end-to-end (``slow``), tests/cluster/ needs a SLURM cluster (``cluster`` and ``slow``):
-    ``pytest -m "not slow"`` is the quick loop."""
+    ``pytest -m "not slow"`` is the quick loop. The cluster tests share one worker under pytest-xdist."""
     for item in items:
         parts = Path(item.fspath).resolve().relative_to(TESTS).parts
         if parts[0] == "e2e":
@@ -33,6 +35,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         elif parts[0] == "cluster":
             item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.cluster)
+            item.add_marker(pytest.mark.xdist_group("slurm"))  # one worker runs them: one cluster, started once
 
 
 @pytest.fixture(autouse=True)
