@@ -38,7 +38,7 @@ install() {
 
 write_conf() {
     local cpus mem_mb
-    cpus="$(nproc)"
+    cpus="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"  # the cores, not a thread limit nproc would honour
     mem_mb="$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)"
     mkdir -p "$dir/state" "$dir/spool" "$dir/log"
     cat >"$conf" <<EOF

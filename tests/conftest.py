@@ -27,7 +27,7 @@ TESTS = Path(__file__).resolve().parent
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """tests/e2e/ is end-to-end (``slow``), tests/cluster/ needs a SLURM cluster (``cluster`` and ``slow``):
-    ``pytest -m "not slow"`` is the quick loop. The cluster tests share one worker under pytest-xdist."""
+    ``pytest -m "not slow"`` is the quick loop."""
     for item in items:
         parts = Path(item.fspath).resolve().relative_to(TESTS).parts
         if parts[0] == "e2e":
@@ -35,7 +35,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         elif parts[0] == "cluster":
             item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.cluster)
-            item.add_marker(pytest.mark.xdist_group("slurm"))  # one worker runs them: one cluster, started once
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,8 @@ import torch
 
 from tests.helpers import ROOT, TINY, read_results
 
+# one pytest-xdist worker runs them all (pyproject: --dist loadfile keeps a file's tests together): one cluster,
+# started once; two would contend for SLURM's ports
 pytestmark = pytest.mark.slow
 SCRIPT = ROOT / "scripts" / "local_slurm.sh"
 
